@@ -1,0 +1,7 @@
+"""Run the command line as `python -m headwater`."""
+
+from __future__ import annotations
+
+from headwater.cli import main
+
+main()

@@ -1,0 +1,123 @@
+"""The `headwater` command: parse options, call one function, map errors to exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+
+from headwater.build import build, check_content
+from headwater.config import SOURCES, make_options
+from headwater.errors import ContentError, HeadwaterError
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+@click.group()
+@click.option(
+    "--project",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=".",
+    show_default=True,
+    help="The project folder (content/, templates/, static/, cms_schema/).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log each stage.")
+@click.pass_context
+def main(ctx: click.Context, project: Path, verbose: bool) -> None:
+    """Build the Three Rivers Wellness site from Contentful or the local content/ snapshot."""
+    handler: logging.Handler = (
+        RichHandler(console=err, show_path=False) if err.is_terminal else logging.StreamHandler()
+    )
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
+    ctx.obj = project
+
+
+source_option = click.option(
+    "--source",
+    type=click.Choice(SOURCES),
+    default="auto",
+    show_default=True,
+    help="Where content comes from; auto = Contentful when CONTENTFUL_SPACE_ID is set.",
+)
+
+
+@main.command("build")
+@source_option
+@click.option("--preview", is_flag=True, help="Build drafts into a preview site (noindex).")
+@click.option("--out", default=None, help="Output folder [default: public, or public-preview].")
+@click.option("--base-url", default=None, help="Absolute site URL [default: $URL, else localhost].")
+@click.option("--full", is_flag=True, help="Rebuild everything, ignoring the build manifest.")
+@click.pass_obj
+def build_command(
+    project: Path, source: str, preview: bool, out: str | None, base_url: str | None, full: bool
+) -> None:
+    """Validate the content and write the static site."""
+    _run(lambda: _build(project, source, preview, out, base_url, full))
+
+
+def _build(
+    project: Path,
+    source: str,
+    preview: bool,
+    out_name: str | None,
+    base_url: str | None,
+    full: bool,
+) -> None:
+    options = make_options(
+        root=project,
+        out=out_name or ("public-preview" if preview else "public"),
+        base_url=base_url,
+        source=source,
+        preview=preview,
+        full=full,
+    )
+    report = build(options)
+    write = report.write
+    where = report.out_dir
+    if where.is_relative_to(Path.cwd()):
+        where = where.relative_to(Path.cwd())
+    change = (
+        f"{write.written} written, {write.unchanged} unchanged, {write.removed} removed"
+        if write.changed
+        else "nothing changed"
+    )
+    out.print(
+        f"Built {report.pages} pages from {report.source} in {report.seconds:.2f} s "
+        f"→ {where}/ ({report.files} files: {change})",
+        soft_wrap=True,
+    )
+
+
+@main.command("validate")
+@source_option
+@click.pass_obj
+def validate_command(project: Path, source: str) -> None:
+    """Check the content against cms_schema/ and print every problem."""
+
+    def validate() -> None:
+        options = make_options(
+            root=project, out="public", base_url=None, source=source, preview=False, full=False
+        )
+        content, site, description = check_content(options)
+        out.print(f"{len(content.entries)} entries in {description} are valid.")
+
+    _run(validate)
+
+
+def _run(action: object) -> None:
+    assert callable(action)
+    try:
+        action()
+    except ContentError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False, soft_wrap=True)
+        err.print(f"{exc}; nothing was published.", markup=False)
+        sys.exit(exc.exit_code)
+    except HeadwaterError as exc:
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        sys.exit(exc.exit_code)

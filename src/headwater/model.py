@@ -1,0 +1,118 @@
+"""Plain data shared by every stage: entries, assets, the snapshot and content problems."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Contentful stores a link as {"sys": {"type": "Link", "linkType": ..., "id": ...}}; the local
+# snapshot names entries by slug. Both become a Link until the schema stage resolves it.
+ENTRY = "Entry"
+ASSET = "Asset"
+
+
+@dataclass(frozen=True)
+class Link:
+    """An unresolved reference to an entry or asset: by id, or by slug in the local snapshot."""
+
+    link_type: str
+    key: str
+    by_slug: bool = False
+
+
+@dataclass
+class Asset:
+    """A file the content refers to: an image in `content/` or a CMS asset."""
+
+    id: str
+    title: str
+    alt: str
+    mime: str
+    source: str
+    """Where the bytes are: a path for local files, a URL for CMS assets."""
+    url: str = ""
+    """Where the site publishes it; set by the build."""
+    width: int | None = None
+    height: int | None = None
+    size: int | None = None
+
+
+@dataclass(eq=False)
+class Entry:
+    """One CMS entry. Templates read its fields as attributes (`article.title`)."""
+
+    id: str
+    content_type: str
+    fields: dict[str, Any]
+    origin: str
+    """Where an editor finds it: a file path for local content, a URL for the CMS."""
+    url: str | None = None
+    """The entry's page on the site, when it has one; set when the site is planned."""
+
+    def __getitem__(self, name: str) -> Any:
+        return self.fields[name]
+
+    def __getattr__(self, name: str) -> Any:
+        fields = self.__dict__.get("fields")
+        if fields is not None and name in fields:
+            return fields[name]
+        raise AttributeError(name)
+
+    @property
+    def label(self) -> str:
+        """The entry's name for messages: its title or name, else its id."""
+        for key in ("title", "name", "siteName"):
+            value = self.fields.get(key)
+            if isinstance(value, str) and value:
+                return value
+        return self.id
+
+    def __repr__(self) -> str:
+        return f"Entry({self.content_type}:{self.id})"
+
+
+@dataclass
+class Snapshot:
+    """Everything a source read: entries, assets, and problems it met while reading."""
+
+    entries: list[Entry] = field(default_factory=list)
+    assets: dict[str, Asset] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One way the content breaks the model: where, which field, which rule, what value."""
+
+    origin: str
+    field: str
+    rule: str
+    message: str
+    value: Any = None
+
+    def __str__(self) -> str:
+        where = f"{self.origin}: {self.field}" if self.field else self.origin
+        text = f"{where}: [{self.rule}] {self.message}"
+        if self.value is not None:
+            text += f" (got {short_repr(self.value)})"
+        return text
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """A one-line preview of a value for error messages."""
+    text = repr(value)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass
+class Content:
+    """Validated content: entries with their links resolved to Entry and Asset objects."""
+
+    entries: list[Entry]
+    assets: dict[str, Asset]
+    settings: Entry
+
+    def of_type(self, content_type: str) -> list[Entry]:
+        return [e for e in self.entries if e.content_type == content_type]

@@ -1,0 +1,423 @@
+"""Plan the site: every output page, what it shows, and the checks that need the whole map."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from headwater.model import Asset, Content, Entry, Problem
+
+_SAFE_URL = re.compile(r"^/(?:[A-Za-z0-9_-][A-Za-z0-9._-]*/)*(?:[A-Za-z0-9_-][A-Za-z0-9._-]*)?$")
+PAGE_SIZE = 10
+FEED_SIZE = 20
+HOME_ARTICLES = 3
+RELATED_MAX = 3
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url: str
+    external: bool
+
+
+@dataclass(frozen=True)
+class Pagination:
+    number: int
+    total: int
+    urls: tuple[str, ...]
+
+    @property
+    def prev_url(self) -> str | None:
+        return self.urls[self.number - 2] if self.number > 1 else None
+
+    @property
+    def next_url(self) -> str | None:
+        return self.urls[self.number] if self.number < self.total else None
+
+
+@dataclass(frozen=True)
+class SitemapUrl:
+    loc: str
+    lastmod: str
+
+
+@dataclass
+class Route:
+    """One output file: its URL, the template that renders it and what that template gets."""
+
+    url: str
+    template: str
+    title: str
+    heading: str
+    description: str
+    context: dict[str, Any] = field(default_factory=dict)
+    noindex: bool = False
+    og_type: str = "website"
+    image: Asset | None = None
+    lastmod: dt.date | None = None
+    origin: str = "(site)"
+    jsonld: dict[str, Any] | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.template.rsplit(".", 1)[0]
+
+    @property
+    def is_html(self) -> bool:
+        return self.template.endswith(".html")
+
+
+@dataclass
+class Site:
+    """Every route of the site, planned before any is rendered."""
+
+    content: Content
+    base_url: str
+    routes: list[Route]
+    nav: list[NavItem]
+    year: int
+    preview: bool = False
+
+    @property
+    def name(self) -> str:
+        return str(self.content.settings.siteName)
+
+    @property
+    def tagline(self) -> str:
+        return str(self.content.settings.tagline or "")
+
+    @property
+    def settings(self) -> Entry:
+        return self.content.settings
+
+    lang = "en"
+
+    def absolute(self, url: str) -> str:
+        return self.base_url + url if url.startswith("/") else url
+
+    def canonical(self, route: Route) -> str:
+        return self.absolute(route.url)
+
+
+def plan_site(
+    content: Content, base_url: str, *, preview: bool = False
+) -> tuple[Site, list[Problem]]:
+    """Lay out every page; report duplicate URLs and navigation that leads nowhere."""
+    settings = content.settings
+    articles = sorted(
+        content.of_type("article"), key=lambda a: (a.publishDate, a.slug), reverse=True
+    )
+    topics = sorted(content.of_type("topic"), key=lambda t: t.slug)
+    authors = sorted(content.of_type("author"), key=lambda a: a.slug)
+    home: Entry = settings.homePage
+    pages = sorted((p for p in content.of_type("page") if p is not home), key=lambda p: p.slug)
+    for article in articles:
+        article.url = f"/blog/{article.slug}/"
+    for topic in topics:
+        topic.url = f"/topics/{topic.slug}/"
+    for author in authors:
+        author.url = f"/authors/{author.slug}/"
+    for page in pages:
+        page.url = f"/{page.slug}/"
+    home.url = "/"
+
+    dates = [d for a in articles for d in (a.publishDate, a.lastReviewed) if d]
+    newest = max(dates, default=dt.date(2000, 1, 1))
+    routes: list[Route] = [
+        _entry_route(
+            home,
+            "home.html",
+            settings,
+            context={"entry": home, "articles": articles[:HOME_ARTICLES]},
+        ),
+    ]
+    routes += [_article_route(a, articles, settings) for a in articles]
+    routes += _blog_routes(articles, settings, newest)
+    for topic in topics:
+        listed = [a for a in articles if topic in a.topics]
+        routes.append(
+            _entry_route(
+                topic,
+                "topic.html",
+                settings,
+                context={"topic": topic, "articles": listed},
+                lastmod=_newest(listed),
+            )
+        )
+    for author in authors:
+        authored = [a for a in articles if a.author is author]
+        reviewed = [a for a in articles if a.medicalReviewer is author]
+        routes.append(
+            _entry_route(
+                author,
+                "author.html",
+                settings,
+                og_type="profile",
+                context={"author": author, "articles": authored, "reviewed": reviewed},
+                lastmod=_newest(authored + reviewed),
+            )
+        )
+    routes += [_entry_route(p, "page.html", settings, context={"entry": p}) for p in pages]
+    routes.append(
+        Route(
+            url="/404.html",
+            template="404.html",
+            title=f"Page not found | {settings.siteName}",
+            heading="Page not found",
+            description=str(settings.description),
+            noindex=True,
+        )
+    )
+    routes.append(
+        Route(
+            url="/feed.xml",
+            template="feed.xml",
+            title="",
+            heading="",
+            description="",
+            context={"articles": articles[:FEED_SIZE], "updated": newest},
+        )
+    )
+    routes.append(
+        Route(url="/robots.txt", template="robots.txt", title="", heading="", description="")
+    )
+
+    nav = [_nav_item(item) for item in settings.navigation]
+    site = Site(
+        content=content,
+        base_url=base_url,
+        routes=routes,
+        nav=nav,
+        year=newest.year,
+        preview=preview,
+    )
+    for route in routes:
+        if route.is_html:
+            route.jsonld = _jsonld(site, route)
+    routes.append(
+        Route(
+            url="/sitemap.xml",
+            template="sitemap.xml",
+            title="",
+            heading="",
+            description="",
+            context={"urls": _sitemap(site)},
+        )
+    )
+    return site, _check_routes(site)
+
+
+def _entry_route(
+    entry: Entry,
+    template: str,
+    settings: Entry,
+    *,
+    context: dict[str, Any],
+    og_type: str = "website",
+    lastmod: dt.date | None = None,
+) -> Route:
+    title = entry.fields.get("seoTitle") or entry.label
+    is_home = entry.url == "/"
+    description = (
+        entry.fields.get("seoDescription") or entry.fields.get("summary") or settings.description
+    )
+    return Route(
+        url=str(entry.url),
+        template=template,
+        title=str(settings.siteName) if is_home else f"{title} | {settings.siteName}",
+        heading=entry.label,
+        description=str(description),
+        context=context,
+        noindex=bool(entry.fields.get("noindex")),
+        og_type=og_type,
+        image=entry.fields.get("heroImage") or entry.fields.get("photo"),
+        lastmod=lastmod,
+        origin=entry.origin,
+    )
+
+
+def _article_route(article: Entry, articles: list[Entry], settings: Entry) -> Route:
+    route = _entry_route(
+        article,
+        "article.html",
+        settings,
+        og_type="article",
+        context={"article": article, "related": _related(article, articles)},
+        lastmod=article.lastReviewed or article.publishDate,
+    )
+    return route
+
+
+def _related(article: Entry, articles: list[Entry]) -> list[Entry]:
+    """The editor's choice, else the newest articles sharing a topic."""
+    if article.relatedArticles:
+        return list(article.relatedArticles)[:RELATED_MAX]
+    shared = [
+        a
+        for a in articles
+        if a is not article and set(map(id, a.topics)) & set(map(id, article.topics))
+    ]
+    return shared[:RELATED_MAX]
+
+
+def _blog_routes(articles: list[Entry], settings: Entry, newest: dt.date) -> list[Route]:
+    chunks = [articles[i : i + PAGE_SIZE] for i in range(0, len(articles), PAGE_SIZE)] or [[]]
+    urls = tuple("/blog/" if n == 1 else f"/blog/page/{n}/" for n in range(1, len(chunks) + 1))
+    routes = []
+    for number, chunk in enumerate(chunks, start=1):
+        suffix = "" if number == 1 else f" (page {number} of {len(chunks)})"
+        routes.append(
+            Route(
+                url=urls[number - 1],
+                template="blog.html",
+                title=f"Blog{suffix} | {settings.siteName}",
+                heading=f"Blog{suffix}",
+                description=f"Articles from {settings.siteName}{suffix}.",
+                context={"articles": chunk, "pagination": Pagination(number, len(chunks), urls)},
+                lastmod=_newest(chunk) or newest,
+            )
+        )
+    return routes
+
+
+def _newest(articles: list[Entry]) -> dt.date | None:
+    return max((a.lastReviewed or a.publishDate for a in articles), default=None)
+
+
+def _nav_item(item: str) -> NavItem:
+    label, _, url = item.partition("|")
+    return NavItem(label=label.strip(), url=url.strip(), external=url.strip().startswith("http"))
+
+
+def _sitemap(site: Site) -> list[SitemapUrl]:
+    urls = []
+    for route in site.routes:
+        if route.is_html and not route.noindex:
+            lastmod = route.lastmod or site_updated(site)
+            urls.append(SitemapUrl(loc=site.canonical(route), lastmod=lastmod.isoformat()))
+    return urls
+
+
+def site_updated(site: Site) -> dt.date:
+    return (
+        dt.date(site.year, 1, 1)
+        if not site.routes
+        else max((r.lastmod for r in site.routes if r.lastmod), default=dt.date(site.year, 1, 1))
+    )
+
+
+def _check_routes(site: Site) -> list[Problem]:
+    problems = []
+    owners: dict[str, Route] = {}
+    for route in site.routes:
+        if not _SAFE_URL.match(route.url):
+            problems.append(
+                Problem(
+                    route.origin,
+                    "slug",
+                    "safePath",
+                    f"the URL {route.url!r} is not a safe path inside the site",
+                    route.url,
+                )
+            )
+            continue
+        other = owners.get(route.url)
+        if other is not None:
+            for a, b in ((route, other), (other, route)):
+                problems.append(
+                    Problem(
+                        a.origin,
+                        "slug",
+                        "uniqueUrl",
+                        f"the URL {route.url} is also produced by {b.origin}",
+                        route.url,
+                    )
+                )
+        owners[route.url] = route
+    for item in site.nav:
+        if not item.external and item.url not in owners:
+            problems.append(
+                Problem(
+                    site.settings.origin,
+                    "navigation",
+                    "link",
+                    f"the menu item {item.label!r} leads to {item.url}, which no page has",
+                    item.url,
+                )
+            )
+    return problems
+
+
+def _jsonld(site: Site, route: Route) -> dict[str, Any]:
+    settings = site.settings
+    clinic: dict[str, Any] = {
+        "@type": "MedicalClinic",
+        "@id": site.base_url + "/#clinic",
+        "name": site.name,
+        "url": site.base_url + "/",
+        "description": str(settings.description),
+        "email": str(settings.contactEmail),
+    }
+    if settings.contactPhone:
+        clinic["telephone"] = str(settings.contactPhone)
+    graph: list[dict[str, Any]] = [clinic]
+    article = route.context.get("article")
+    if isinstance(article, Entry):
+        node: dict[str, Any] = {
+            "@type": "MedicalWebPage",
+            "@id": site.canonical(route),
+            "url": site.canonical(route),
+            "name": article.title,
+            "headline": article.title,
+            "description": article.summary,
+            "datePublished": article.publishDate.isoformat(),
+            "dateModified": (article.lastReviewed or article.publishDate).isoformat(),
+            "inLanguage": site.lang,
+            "publisher": {"@id": clinic["@id"]},
+            "author": _person(site, article.author),
+        }
+        if article.medicalReviewer:
+            node["reviewedBy"] = _person(site, article.medicalReviewer)
+        if article.lastReviewed:
+            node["lastReviewed"] = article.lastReviewed.isoformat()
+        if article.topics:
+            node["about"] = [{"@type": "Thing", "name": t.name} for t in article.topics]
+        if article.heroImage:
+            node["image"] = site.absolute(article.heroImage.url)
+        graph.append(node)
+    else:
+        graph.append(
+            {
+                "@type": "WebPage",
+                "@id": site.canonical(route),
+                "url": site.canonical(route),
+                "name": route.heading,
+                "description": route.description,
+                "inLanguage": site.lang,
+                "isPartOf": {"@id": clinic["@id"]},
+            }
+        )
+    return {"@context": "https://schema.org", "@graph": graph}
+
+
+def _person(site: Site, author: Entry) -> dict[str, Any]:
+    person: dict[str, Any] = {
+        "@type": "Person",
+        "name": author.name,
+        "url": site.absolute(str(author.url)),
+    }
+    if author.credentials:
+        person["honorificSuffix"] = author.credentials
+    if author.role:
+        person["jobTitle"] = author.role
+    return person
+
+
+def jsonld_text(data: dict[str, Any]) -> str:
+    """JSON for a <script> element: '<', '>' and '&' escaped so no content can close it."""
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

@@ -1,0 +1,1 @@
+"""Sources read content into a Snapshot; each knows one format and nothing of templates."""

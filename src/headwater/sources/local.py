@@ -1,0 +1,160 @@
+"""Read the local Markdown snapshot in `content/` into a Snapshot."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+import struct
+from pathlib import Path
+from typing import Any
+
+import frontmatter
+import yaml
+
+from headwater.model import ASSET, Asset, Entry, Link, Problem, Snapshot
+
+SETTINGS_FILE = "siteSettings.yml"
+SETTINGS_TYPE = "siteSettings"
+
+
+def load_snapshot(content_dir: Path) -> Snapshot:
+    """Read every entry file and the images they name; collect problems instead of raising."""
+    snapshot = Snapshot(description=f"local content in {content_dir.name}/")
+    if not content_dir.is_dir():
+        snapshot.problems.append(
+            Problem(str(content_dir), "", "source", "the content folder does not exist")
+        )
+        return snapshot
+    for type_dir in sorted(p for p in content_dir.iterdir() if p.is_dir()):
+        for path in sorted(type_dir.glob("*.md")):
+            _read_entry(snapshot, content_dir, path, type_dir.name)
+    settings = content_dir / SETTINGS_FILE
+    if settings.is_file():
+        _read_entry(snapshot, content_dir, settings, SETTINGS_TYPE)
+    return snapshot
+
+
+def _read_entry(snapshot: Snapshot, content_dir: Path, path: Path, content_type: str) -> None:
+    origin = path.relative_to(content_dir.parent).as_posix()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        snapshot.problems.append(Problem(origin, "", "readable", f"cannot read the file: {exc}"))
+        return
+    try:
+        if path.suffix == ".md":
+            post = frontmatter.loads(text)
+            metadata, body = post.metadata, post.content
+        else:
+            metadata, body = yaml.safe_load(text) or {}, ""
+    except yaml.YAMLError as exc:
+        snapshot.problems.append(
+            Problem(origin, "(front matter)", "yaml", f"malformed YAML: {_yaml_reason(exc)}")
+        )
+        return
+    if not isinstance(metadata, dict):
+        snapshot.problems.append(
+            Problem(origin, "(front matter)", "yaml", "front matter must be a mapping of fields")
+        )
+        return
+    fields: dict[str, Any] = {}
+    for key, value in metadata.items():
+        fields[str(key)] = _convert(snapshot, content_dir, origin, str(key), value)
+    if body.strip():
+        fields["body"] = body.strip() + "\n"
+    if content_type != SETTINGS_TYPE:
+        fields.setdefault("slug", path.stem)
+    entry_id = f"{content_type}/{path.stem}" if content_type != SETTINGS_TYPE else SETTINGS_TYPE
+    snapshot.entries.append(
+        Entry(id=entry_id, content_type=content_type, fields=fields, origin=origin)
+    )
+
+
+def _convert(snapshot: Snapshot, content_dir: Path, origin: str, key: str, value: Any) -> Any:
+    """Image mappings become asset links; lists are converted item by item."""
+    if isinstance(value, list):
+        return [_convert(snapshot, content_dir, origin, key, item) for item in value]
+    if isinstance(value, dict) and "file" in value:
+        asset = _read_asset(snapshot, content_dir, origin, key, value)
+        return Link(ASSET, asset.id) if asset else None
+    return value
+
+
+def _read_asset(
+    snapshot: Snapshot, content_dir: Path, origin: str, key: str, value: dict[str, Any]
+) -> Asset | None:
+    name = str(value.get("file", ""))
+    path = (content_dir / name).resolve()
+    if not path.is_relative_to(content_dir.resolve()) or not path.is_file():
+        snapshot.problems.append(
+            Problem(origin, key, "file", "the image file does not exist inside content/", name)
+        )
+        return None
+    asset_id = path.relative_to(content_dir.resolve()).as_posix()
+    alt = value.get("alt")
+    if asset_id not in snapshot.assets:
+        width, height = image_size(path)
+        snapshot.assets[asset_id] = Asset(
+            id=asset_id,
+            title=str(value.get("title") or path.stem),
+            alt=alt.strip() if isinstance(alt, str) else "",
+            mime=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+            source=str(path),
+            width=width,
+            height=height,
+            size=path.stat().st_size,
+        )
+    return snapshot.assets[asset_id]
+
+
+def _yaml_reason(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is not None:
+        # The front matter starts after the opening '---' line.
+        return f"{problem} at line {mark.line + 2}, column {mark.column + 1}"
+    return str(problem)
+
+
+_SVG_SIZE = re.compile(rb"<svg\b[^>]*>", re.S)
+_SVG_ATTR = re.compile(rb'\b(width|height|viewBox)\s*=\s*"([^"]*)"')
+
+
+def image_size(path: Path) -> tuple[int | None, int | None]:
+    """Width and height in pixels of a PNG, GIF, JPEG or SVG file, or (None, None)."""
+    head = path.read_bytes()[:65536]
+    if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24:
+        w, h = struct.unpack(">II", head[16:24])
+        return int(w), int(h)
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        w, h = struct.unpack("<HH", head[6:10])
+        return int(w), int(h)
+    if head.startswith(b"\xff\xd8"):
+        return _jpeg_size(head)
+    match = _SVG_SIZE.search(head)
+    if path.suffix == ".svg" and match:
+        attrs = {k.decode(): v.decode() for k, v in _SVG_ATTR.findall(match.group(0))}
+        try:
+            if "width" in attrs and "height" in attrs:
+                return int(float(attrs["width"])), int(float(attrs["height"]))
+            if "viewBox" in attrs:
+                _, _, w, h = (float(n) for n in attrs["viewBox"].replace(",", " ").split())
+                return int(w), int(h)
+        except ValueError:
+            pass
+    return None, None
+
+
+def _jpeg_size(data: bytes) -> tuple[int | None, int | None]:
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            i += 1
+            continue
+        marker = data[i + 1]
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+            return int(w), int(h)
+        i += 2 + length
+    return None, None
