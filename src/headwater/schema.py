@@ -461,14 +461,18 @@ def _resolve(
                     entry.origin,
                     name,
                     "linkContentType",
-                    f"must link to a {kinds}, but {link.key!r} is {found}",
+                    f"must link to {_a(kinds)}, but {link.key!r} is {found}",
                     link.key,
                 )
             )
         else:
             problems.append(
                 Problem(
-                    entry.origin, name, "link", f"links to a {kinds} that does not exist", link.key
+                    entry.origin,
+                    name,
+                    "link",
+                    f"links to {_a(kinds)} that does not exist",
+                    link.key,
                 )
             )
         return None
@@ -482,3 +486,7 @@ def _candidates(
         return by_slug.get(link.key, [])
     target = by_id.get(link.key)
     return [target] if target else []
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"

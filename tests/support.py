@@ -1,0 +1,49 @@
+"""Shared helpers: a throwaway copy of the fixture project, and the CLI run in-process."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from headwater.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE_CONTENT = REPO / "tests" / "fixtures" / "site" / "content"
+
+
+def make_project(root: Path, content: Path = FIXTURE_CONTENT) -> Path:
+    """A complete project in root: the fixture content with the repo's model and theme."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(content, root / "content")
+    for name in ("cms_schema", "templates", "static"):
+        shutil.copytree(REPO / name, root / name)
+    return root
+
+
+def write(project: Path, relative: str, text: str) -> Path:
+    path = project / "content" / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def headwater(project: Path, *args: str) -> Result:
+    """Run the CLI against project, as a user would, and return its result."""
+    return CliRunner().invoke(main, ["--project", str(project), *args], catch_exceptions=False)
+
+
+def build(project: Path, *args: str) -> Result:
+    return headwater(
+        project, "build", "--source", "local", "--base-url", "https://example.test", *args
+    )
+
+
+def snapshot_tree(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file below folder with its bytes and modification time."""
+    return {
+        p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
