@@ -16,7 +16,7 @@ WORDS_PER_MINUTE = 200
 TOC_LEVELS = (2, 3)
 URL_SCHEMES = {"http", "https", "mailto", "tel", "sms"}
 # Ids the page layout itself uses; a heading must not take one.
-RESERVED_IDS = frozenset({"main", "top", "content", "contents", "skip", "crisis"})
+RESERVED_IDS = frozenset({"main", "top", "content", "contents", "skip", "crisis", "footer-help"})
 
 # What survives sanitising: HTML5 text-level and block content, no obsolete attributes
 # (the W3C checker rejects align, charoff, …), no landmarks that would confuse the page outline.

@@ -79,8 +79,13 @@ class Site:
     base_url: str
     routes: list[Route]
     nav: list[NavItem]
-    year: int
+    updated: dt.date
+    """The newest date in the content: what "last updated" means for the whole site."""
     preview: bool = False
+
+    @property
+    def year(self) -> int:
+        return self.updated.year
 
     @property
     def name(self) -> str:
@@ -192,7 +197,7 @@ def plan_site(
         base_url=base_url,
         routes=routes,
         nav=nav,
-        year=newest.year,
+        updated=newest,
         preview=preview,
     )
     for route in routes:
@@ -297,17 +302,9 @@ def _sitemap(site: Site) -> list[SitemapUrl]:
     urls = []
     for route in site.routes:
         if route.is_html and not route.noindex:
-            lastmod = route.lastmod or site_updated(site)
+            lastmod = route.lastmod or site.updated
             urls.append(SitemapUrl(loc=site.canonical(route), lastmod=lastmod.isoformat()))
     return urls
-
-
-def site_updated(site: Site) -> dt.date:
-    return (
-        dt.date(site.year, 1, 1)
-        if not site.routes
-        else max((r.lastmod for r in site.routes if r.lastmod), default=dt.date(site.year, 1, 1))
-    )
 
 
 def _check_routes(site: Site) -> list[Problem]:
