@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from headwater.errors import OutputError
 from headwater.render import output_path
 from headwater.site import _SAFE_URL
-from headwater.writer import safe_relative, write_site
+from headwater.writer import publish, safe_relative, spare_folder
 
 
 @pytest.mark.parametrize(
@@ -25,7 +25,7 @@ def test_paths_that_could_escape_are_refused(path: str) -> None:
 def test_refused_path_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "public"
     with pytest.raises(OutputError):
-        write_site({"index.html": b"ok", "../evil.html": b"x"}, out)
+        publish({"index.html": b"ok", "../evil.html": b"x"}, out)
     assert not out.exists()
     assert not (tmp_path / "evil.html").exists()
     assert list(tmp_path.iterdir()) == []
@@ -42,22 +42,23 @@ def test_any_url_the_site_accepts_stays_inside_the_output(url: str) -> None:
 
 def test_swap_replaces_the_whole_site(tmp_path: Path) -> None:
     out = tmp_path / "public"
-    write_site({"a.html": b"a", "dir/b.html": b"b"}, out)
-    report = write_site({"a.html": b"A", "c.html": b"c"}, out)
+    publish({"a.html": b"a", "dir/b.html": b"b"}, out)
+    report = publish({"a.html": b"A", "c.html": b"c"}, out)
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
         "a.html",
         "c.html",
     ]
     assert (out / "a.html").read_bytes() == b"A"
     assert (report.written, report.unchanged, report.removed) == (2, 0, 1)
-    assert [p.name for p in tmp_path.iterdir()] == ["public"]
+    # The previous site is kept beside it, to be brought up to date by the next build.
+    assert (spare_folder(out) / "dir" / "b.html").read_bytes() == b"b"
 
 
 def test_unchanged_files_keep_their_inode(tmp_path: Path) -> None:
     out = tmp_path / "public"
-    write_site({"same.html": b"same", "other.html": b"1"}, out)
+    publish({"same.html": b"same", "other.html": b"1"}, out)
     inode = (out / "same.html").stat().st_ino
-    report = write_site({"same.html": b"same", "other.html": b"2"}, out)
+    report = publish({"same.html": b"same", "other.html": b"2"}, out)
     assert (out / "same.html").stat().st_ino == inode
     assert (report.written, report.unchanged) == (1, 1)
 
@@ -66,24 +67,27 @@ def test_identical_output_is_not_rewritten(tmp_path: Path) -> None:
     out = tmp_path / "public"
     source = tmp_path / "style.css"
     source.write_bytes(b"body{}")
-    write_site({"index.html": b"x", "s.css": source}, out)
+    publish({"index.html": b"x", "s.css": source}, out)
     mtime = (out / "index.html").stat().st_mtime_ns
-    report = write_site({"index.html": b"x", "s.css": source}, out)
+    report = publish({"index.html": b"x", "s.css": source}, out)
     assert not report.changed
     assert (out / "index.html").stat().st_mtime_ns == mtime
 
 
-def test_leftover_staging_from_a_killed_build_is_swept(tmp_path: Path) -> None:
+def test_half_written_spare_from_a_killed_build_is_cleaned(tmp_path: Path) -> None:
     out = tmp_path / "public"
-    stale = tmp_path / ".public.staging-99999"
-    (stale / "half").mkdir(parents=True)
-    write_site({"index.html": b"x"}, out)
-    assert not stale.exists()
+    publish({"index.html": b"x"}, out)
+    spare = spare_folder(out)
+    (spare / "half").mkdir(parents=True)
+    (spare / "half" / ".index.html.tmp").write_bytes(b"partial")
+    publish({"index.html": b"y"}, out)
+    assert sorted(p.name for p in out.rglob("*")) == ["index.html"]
+    assert (out / "index.html").read_bytes() == b"y"
 
 
 def test_output_that_is_a_file_is_not_replaced(tmp_path: Path) -> None:
     out = tmp_path / "public"
     out.write_text("not a folder")
     with pytest.raises(OutputError, match="not a folder"):
-        write_site({"index.html": b"x"}, out)
+        publish({"index.html": b"x"}, out)
     assert out.read_text() == "not a folder"

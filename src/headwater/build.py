@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from headwater import __version__
 from headwater.assets import plan_media, plan_static
 from headwater.config import BuildOptions
 from headwater.errors import ConfigError, ContentError
+from headwater.manifest import Fingerprinter, digest_files, load_manifest, save_manifest
 from headwater.model import Content, Snapshot
-from headwater.render import render_site
+from headwater.parallel import run_sharded
+from headwater.render import make_environment, output_path, render_route
 from headwater.schema import check_snapshot, load_model
-from headwater.site import Site, plan_site
+from headwater.site import Route, Site, plan_site
 from headwater.sources.local import load_snapshot
-from headwater.writer import WriteReport, write_site
+from headwater.writer import Publisher, WriteReport, list_files, spare_folder
 
 log = logging.getLogger(__name__)
+
+PARALLEL_FROM = 300
+"""Render in several processes when at least this many pages need rendering."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,7 @@ class BuildReport:
 
     source: str
     pages: int
+    rendered: int
     files: int
     write: WriteReport
     seconds: float
@@ -34,7 +42,8 @@ class BuildReport:
 
 def load_source(options: BuildOptions) -> Snapshot:
     if options.source == "local":
-        return load_snapshot(options.project.content_dir)
+        cache = None if options.full else options.project.cache_dir / "local-snapshot.pickle"
+        return load_snapshot(options.project.content_dir, cache_file=cache)
     raise ConfigError(
         f"the {options.source!r} source is not available in this version; use --source local"
     )
@@ -56,19 +65,115 @@ def check_content(options: BuildOptions) -> tuple[Content, Site, str]:
 
 
 def build(options: BuildOptions) -> BuildReport:
-    """Build the site into options.out_dir, or raise before changing a byte of it."""
+    """Build the site into options.out_dir, or raise before changing a byte of it.
+
+    Only pages whose inputs changed since the last build are rendered, and only files whose
+    bytes changed are written (see manifest.py and writer.py); `options.full` renders everything.
+    """
     started = time.perf_counter()
     content, site, description = check_content(options)
-    static_urls, static_files = plan_static(options.project.static_dir)
-    pages = render_site(site, options.project.templates_dir, static_urls)
-    files: dict[str, bytes | Path] = {**pages, **static_files}
-    files.update(plan_media(content.assets.values()))
-    report = write_site(files, options.out_dir)
-    return BuildReport(
-        source=description,
-        pages=sum(1 for name in pages if name.endswith(".html")),
-        files=len(files),
-        write=report,
-        seconds=time.perf_counter() - started,
-        out_dir=options.out_dir,
+    project, out_dir = options.project, options.out_dir
+    static_urls, static_files = plan_static(project.static_dir)
+    copies: dict[str, Path] = {**static_files, **plan_media(content.assets.values())}
+
+    theme = digest_files((p for p in project.templates_dir.rglob("*") if p.is_file()), project.root)
+    fingerprint = Fingerprinter(
+        "|".join(
+            [
+                __version__,
+                theme,
+                repr(sorted(static_urls.items())),
+                site.base_url,
+                repr(site.preview),
+                site.updated.isoformat(),
+                repr(site.nav),
+            ]
+        )
     )
+    settings_key = fingerprint.deep(site.settings)
+    routes = {output_path(r.url): r for r in site.routes}
+    keys = {name: route_key(fingerprint, settings_key, r) for name, r in routes.items()}
+    keys.update({name: name for name in copies})  # their names carry their content hash
+    pages = sum(1 for r in site.routes if r.is_html)
+
+    manifest_file = project.cache_dir / f"manifest-{out_dir.name}.json"
+    manifest = load_manifest(manifest_file)
+    live = None if options.full else manifest.outputs(out_dir)
+    if live == keys:
+        report = WriteReport(written=0, unchanged=len(keys), removed=0)
+        elapsed = time.perf_counter() - started
+        return BuildReport(description, pages, 0, len(keys), report, elapsed, out_dir)
+
+    live_files = set(live) if live is not None else list_files(out_dir)
+    spare = None if options.full else manifest.outputs(spare_folder(out_dir))
+    publisher = Publisher(out_dir, spare_files=spare if spare is not None else None)
+    # From here the spare folder changes: forget what it held until it is consistent again.
+    manifest.record(publisher.spare, None)
+    save_manifest(manifest_file, manifest, keep=[out_dir])
+
+    spare = spare or {}
+    live = live or {}
+    todo = [name for name, key in keys.items() if spare.get(name) != key]
+    link = [n for n in todo if live.get(n) == keys[n] and n in live_files]
+    for name in link:
+        publisher.link_live(name)
+    linked = set(link)
+    rest = [n for n in todo if n not in linked]
+    stale = [routes[n] for n in rest if n in routes]
+    written = sum(publisher.put(n, copies[n]) for n in rest if n in copies)
+    written += sum(_render(site, project.templates_dir, static_urls, stale, publisher))
+    # The spare already held these as they must be now, but the live folder does not.
+    todo_set = set(todo)
+    written += sum(
+        publisher.differs(n) for n, key in keys.items() if n not in todo_set and live.get(n) != key
+    )
+    publisher.remove_except(set(keys))
+    removed = len(live_files - set(keys))
+    swapped = bool(written or removed or not out_dir.exists())
+    if swapped:
+        publisher.swap()
+        manifest.record(publisher.spare, None if options.full else (live or None))
+    else:
+        manifest.record(publisher.spare, dict(keys))
+    manifest.record(out_dir, dict(keys))
+    save_manifest(manifest_file, manifest, keep=[out_dir, publisher.spare])
+    report = WriteReport(written=written, unchanged=len(keys) - written, removed=removed)
+    elapsed = time.perf_counter() - started
+    return BuildReport(description, pages, len(stale), len(keys), report, elapsed, out_dir)
+
+
+def route_key(fingerprint: Fingerprinter, settings_key: str, route: Route) -> str:
+    return fingerprint.route_key(
+        {
+            "settings": settings_key,
+            "url": route.url,
+            "template": route.template,
+            "title": route.title,
+            "heading": route.heading,
+            "description": route.description,
+            "noindex": route.noindex,
+            "og_type": route.og_type,
+            "image": route.image,
+            "lastmod": route.lastmod,
+            "context": route.context,
+        }
+    )
+
+
+def _render(
+    site: Site,
+    templates_dir: Path,
+    static_urls: dict[str, str],
+    routes: Sequence[Route],
+    publisher: Publisher,
+) -> list[bool]:
+    """Render routes into the spare folder, in several processes when there are many."""
+    env = make_environment(templates_dir, site, static_urls)
+    for template in sorted({r.template for r in routes}):
+        env.get_template(template)  # compile once, before any worker starts
+
+    def work(shard: Sequence[Route]) -> list[bool]:
+        return [publisher.put(output_path(r.url), render_route(env, site, r)) for r in shard]
+
+    workers = 0 if len(routes) < PARALLEL_FROM else None
+    return run_sharded(work, list(routes), workers=workers)

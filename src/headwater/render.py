@@ -14,7 +14,7 @@ from markupsafe import Markup
 from headwater.errors import ConfigError
 from headwater.markup import Body, MarkdownRenderer
 from headwater.model import Asset, Entry
-from headwater.site import Route, Site, jsonld_text
+from headwater.site import Route, Site, jsonld_text, page_jsonld
 
 MONTHS = ("January", "February", "March", "April", "May", "June") + (
     "July",
@@ -130,7 +130,7 @@ def render_route(env: jinja2.Environment, site: Site, route: Route) -> bytes:
         noindex=route.noindex or site.preview,
         og_type=route.og_type,
         image=route.image,
-        jsonld=Markup(jsonld_text(route.jsonld or {})),
+        jsonld=Markup(jsonld_text(page_jsonld(site, route)) if route.is_html else ""),
         kind=route.kind,
     )
     try:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +62,6 @@ class Route:
     image: Asset | None = None
     lastmod: dt.date | None = None
     origin: str = "(site)"
-    jsonld: dict[str, Any] | None = None
 
     @property
     def kind(self) -> str:
@@ -140,10 +141,19 @@ def plan_site(
             context={"entry": home, "articles": articles[:HOME_ARTICLES]},
         ),
     ]
-    routes += [_article_route(a, articles, settings) for a in articles]
+    by_topic: dict[int, list[Entry]] = defaultdict(list)
+    by_author: dict[int, list[Entry]] = defaultdict(list)
+    by_reviewer: dict[int, list[Entry]] = defaultdict(list)
+    for article in articles:
+        for topic in article.topics:
+            by_topic[id(topic)].append(article)
+        by_author[id(article.author)].append(article)
+        if article.medicalReviewer:
+            by_reviewer[id(article.medicalReviewer)].append(article)
+    routes += [_article_route(a, by_topic, settings) for a in articles]
     routes += _blog_routes(articles, settings, newest)
     for topic in topics:
-        listed = [a for a in articles if topic in a.topics]
+        listed = by_topic[id(topic)]
         routes.append(
             _entry_route(
                 topic,
@@ -154,8 +164,7 @@ def plan_site(
             )
         )
     for author in authors:
-        authored = [a for a in articles if a.author is author]
-        reviewed = [a for a in articles if a.medicalReviewer is author]
+        authored, reviewed = by_author[id(author)], by_reviewer[id(author)]
         routes.append(
             _entry_route(
                 author,
@@ -200,9 +209,6 @@ def plan_site(
         updated=newest,
         preview=preview,
     )
-    for route in routes:
-        if route.is_html:
-            route.jsonld = _jsonld(site, route)
     routes.append(
         Route(
             url="/sitemap.xml",
@@ -245,28 +251,29 @@ def _entry_route(
     )
 
 
-def _article_route(article: Entry, articles: list[Entry], settings: Entry) -> Route:
-    route = _entry_route(
+def _article_route(article: Entry, by_topic: dict[int, list[Entry]], settings: Entry) -> Route:
+    return _entry_route(
         article,
         "article.html",
         settings,
         og_type="article",
-        context={"article": article, "related": _related(article, articles)},
+        context={"article": article, "related": _related(article, by_topic)},
         lastmod=article.lastReviewed or article.publishDate,
     )
-    return route
 
 
-def _related(article: Entry, articles: list[Entry]) -> list[Entry]:
+def _related(article: Entry, by_topic: dict[int, list[Entry]]) -> list[Entry]:
     """The editor's choice, else the newest articles sharing a topic."""
     if article.relatedArticles:
         return list(article.relatedArticles)[:RELATED_MAX]
-    shared = [
-        a
-        for a in articles
-        if a is not article and set(map(id, a.topics)) & set(map(id, article.topics))
-    ]
-    return shared[:RELATED_MAX]
+    # Each topic's list is newest first, so the newest few of each hold the newest overall.
+    candidates: dict[int, Entry] = {}
+    for topic in article.topics:
+        others = (a for a in by_topic[id(topic)] if a is not article)
+        for other in itertools.islice(others, RELATED_MAX):
+            candidates[id(other)] = other
+    newest = sorted(candidates.values(), key=lambda a: (a.publishDate, a.slug), reverse=True)
+    return newest[:RELATED_MAX]
 
 
 def _blog_routes(articles: list[Entry], settings: Entry, newest: dt.date) -> list[Route]:
@@ -349,7 +356,7 @@ def _check_routes(site: Site) -> list[Problem]:
     return problems
 
 
-def _jsonld(site: Site, route: Route) -> dict[str, Any]:
+def page_jsonld(site: Site, route: Route) -> dict[str, Any]:
     settings = site.settings
     clinic: dict[str, Any] = {
         "@type": "MedicalClinic",

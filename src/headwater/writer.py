@@ -1,4 +1,11 @@
-"""Write the rendered site: staged beside the output folder, then swapped in atomically."""
+"""Publish the site: build the new version in a spare folder, then exchange it with the live one.
+
+The output folder (`public/`) always holds one complete build. Beside it, `.public.spare/`
+holds the build before; a new build brings the spare up to date — rewriting only what differs,
+hard-linking what the live folder already has right — and then the two folders trade places in
+one atomic `renameat2(RENAME_EXCHANGE)`. A build that fails or is killed changes only the spare,
+and the cost of a build grows with what changed, not with the size of the site.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,7 @@ import ctypes
 import errno
 import logging
 import os
-import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -21,7 +27,7 @@ RENAME_EXCHANGE = 2
 
 @dataclass(frozen=True)
 class WriteReport:
-    """What writing changed in the output folder."""
+    """What publishing changed in the output folder."""
 
     written: int
     unchanged: int
@@ -46,90 +52,134 @@ def safe_relative(path: str) -> PurePosixPath:
     return pure
 
 
-def write_site(files: Mapping[str, bytes | Path], out_dir: Path) -> WriteReport:
-    """Replace out_dir's contents with files in one step; keep it untouched on any failure.
+def spare_folder(out_dir: Path) -> Path:
+    return out_dir.with_name(f".{out_dir.name}.spare")
 
-    Unchanged files are hard-linked from the live folder, so their bytes are not written
-    again; when nothing changed at all, nothing is written and no swap happens.
+
+class Publisher:
+    """Writes files into the spare folder and swaps it in.
+
+    `live_files` and `spare_files` are what each folder is known to hold (from the build
+    manifest); None means unknown, and the folder is then listed.
     """
-    targets = {safe_relative(name): data for name, data in files.items()}
-    old = _existing_files(out_dir)
-    unchanged = {p for p, data in targets.items() if _same(old.get(p), data)}
-    removed = set(old) - set(targets)
-    if out_dir.is_dir() and len(unchanged) == len(targets) and not removed:
-        return WriteReport(written=0, unchanged=len(unchanged), removed=0)
 
-    _sweep_leftovers(out_dir)
-    staging = out_dir.with_name(f".{out_dir.name}.staging-{os.getpid()}")
-    try:
-        for relative, data in sorted(targets.items()):
-            target = staging.joinpath(relative)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if relative in unchanged:
-                _link_or_copy(old[relative], target)
-            elif isinstance(data, Path):
-                shutil.copyfile(data, target)
-            else:
-                target.write_bytes(data)
-        _swap(staging, out_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return WriteReport(
-        written=len(targets) - len(unchanged), unchanged=len(unchanged), removed=len(removed)
-    )
+    def __init__(self, out_dir: Path, spare_files: Iterable[str] | None = None) -> None:
+        if out_dir.exists() and (not out_dir.is_dir() or out_dir.is_symlink()):
+            raise OutputError(f"{out_dir} exists and is not a folder; not replacing it")
+        self.live = out_dir
+        self.spare = spare_folder(out_dir)
+        if self.spare.is_symlink() or (self.spare.exists() and not self.spare.is_dir()):
+            raise OutputError(f"{self.spare} is in the way; remove it")
+        self.spare.mkdir(parents=True, exist_ok=True)
+        self.spare_files = set(spare_files) if spare_files is not None else list_files(self.spare)
+
+    def put(self, name: str, data: bytes | Path) -> bool:
+        """Make the spare's copy of name hold data; True if the bytes differ from the live copy."""
+        relative = safe_relative(name)
+        live = self.live.joinpath(relative)
+        if _same(live, data):
+            self.link_live(name)
+            return False
+        target = self.spare.joinpath(relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        content = data.read_bytes() if isinstance(data, Path) else data
+        # A new inode every time: the spare's old file may be a hard link into the live folder.
+        temporary = target.with_name(f".{target.name}.tmp")
+        temporary.write_bytes(content)
+        os.replace(temporary, target)
+        self.spare_files.add(name)
+        return True
+
+    def link_live(self, name: str) -> None:
+        """Make the spare's copy of name the live folder's file (a hard link, no bytes copied)."""
+        relative = safe_relative(name)
+        target, live = self.spare.joinpath(relative), self.live.joinpath(relative)
+        self.spare_files.add(name)
+        if target.exists() and os.path.samefile(target, live):
+            return  # rename() between two links to one file would do nothing
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.tmp")
+        temporary.unlink(missing_ok=True)
+        try:
+            os.link(live, temporary)
+        except OSError:
+            temporary.write_bytes(live.read_bytes())
+        os.replace(temporary, target)
+
+    def differs(self, name: str) -> bool:
+        """True if the spare's copy of name is not the live folder's."""
+        relative = safe_relative(name)
+        spare, live = self.spare.joinpath(relative), self.live.joinpath(relative)
+        try:
+            if os.path.samefile(spare, live):
+                return False
+        except OSError:
+            return True
+        return not _same(live, spare)
+
+    def remove_except(self, keep: set[str]) -> None:
+        """Delete the spare's files that the new site does not have, and emptied folders."""
+        for name in sorted(self.spare_files - keep):
+            path = self.spare.joinpath(safe_relative(name))
+            path.unlink(missing_ok=True)
+            for parent in path.parents:
+                if parent == self.spare:
+                    break
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
+        self.spare_files &= keep
+
+    def swap(self) -> None:
+        """Make the spare live; the previous live folder becomes the spare."""
+        if not self.live.exists():
+            os.rename(self.spare, self.live)
+            return
+        if _exchange(self.spare, self.live):
+            return
+        # No atomic exchange on this file system: three renames, with a moment without a site.
+        parked = self.live.with_name(f".{self.live.name}.parked")
+        os.rename(self.live, parked)
+        os.rename(self.spare, self.live)
+        os.rename(parked, self.spare)
 
 
-def _existing_files(out_dir: Path) -> dict[PurePosixPath, Path]:
-    if not out_dir.is_dir():
-        return {}
+def publish(files: Mapping[str, bytes | Path], out_dir: Path) -> WriteReport:
+    """Make out_dir hold exactly files, in one step; untouched on any failure."""
+    for name in files:
+        safe_relative(name)
+    live = list_files(out_dir)
+    publisher = Publisher(out_dir)
+    written = sum(publisher.put(name, data) for name, data in sorted(files.items()))
+    publisher.remove_except(set(files))
+    removed = len(live - set(files))
+    if written or removed or not out_dir.exists():
+        publisher.swap()
+    return WriteReport(written=written, unchanged=len(files) - written, removed=removed)
+
+
+def list_files(folder: Path) -> set[str]:
+    """Every file below folder, as relative POSIX paths."""
+    if not folder.is_dir():
+        return set()
     return {
-        PurePosixPath(p.relative_to(out_dir).as_posix()): p
-        for p in out_dir.rglob("*")
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
         if p.is_file() and not p.is_symlink()
     }
 
 
-def _same(current: Path | None, data: bytes | Path) -> bool:
-    if current is None:
+def _same(current: Path, data: bytes | Path) -> bool:
+    try:
+        size = current.stat().st_size
+    except OSError:
         return False
     if isinstance(data, Path):
-        if current.stat().st_size != data.stat().st_size:
+        if size != data.stat().st_size:
             return False
         data = data.read_bytes()
-    return current.stat().st_size == len(data) and current.read_bytes() == data
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
-
-
-def _sweep_leftovers(out_dir: Path) -> None:
-    """Remove staging folders a killed build left behind."""
-    if not out_dir.parent.is_dir():
-        out_dir.parent.mkdir(parents=True)
-    for stale in out_dir.parent.glob(f".{out_dir.name}.staging-*"):
-        log.info("removing %s, left by an interrupted build", stale)
-        shutil.rmtree(stale, ignore_errors=True)
-
-
-def _swap(staging: Path, out_dir: Path) -> None:
-    """Put staging in out_dir's place; afterwards staging holds the old site (or nothing)."""
-    if not out_dir.exists():
-        os.rename(staging, out_dir)
-        return
-    if not out_dir.is_dir() or out_dir.is_symlink():
-        raise OutputError(f"{out_dir} exists and is not a folder; not replacing it")
-    if _exchange(staging, out_dir):
-        return
-    # No atomic exchange on this system: two renames, with a moment where out_dir is absent.
-    parked = out_dir.with_name(f".{out_dir.name}.staging-old-{os.getpid()}")
-    os.rename(out_dir, parked)
-    os.rename(staging, out_dir)
-    os.rename(parked, staging)
+    return size == len(data) and current.read_bytes() == data
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -145,6 +195,6 @@ def _exchange(a: Path, b: Path) -> bool:
     if result == 0:
         return True
     code = ctypes.get_errno()
-    if code in (errno.ENOSYS, errno.EINVAL, errno.EPERM):
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EPERM, errno.EOPNOTSUPP):
         return False
     raise OutputError(f"cannot swap {a} into {b}: {os.strerror(code)}")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import mimetypes
+import os
+import pickle
 import re
 import struct
 from pathlib import Path
@@ -13,13 +17,25 @@ import yaml
 
 from headwater.model import ASSET, Asset, Entry, Link, Problem, Snapshot
 
+log = logging.getLogger(__name__)
+
 SETTINGS_FILE = "siteSettings.yml"
 SETTINGS_TYPE = "siteSettings"
 
 
-def load_snapshot(content_dir: Path) -> Snapshot:
-    """Read every entry file and the images they name; collect problems instead of raising."""
+ParseCache = dict[str, tuple[bytes, dict[str, Any], str]]
+CACHE_FORMAT = 1
+
+
+def load_snapshot(content_dir: Path, cache_file: Path | None = None) -> Snapshot:
+    """Read every entry file and the images they name; collect problems instead of raising.
+
+    With cache_file, parsed front matter is kept by each file's content hash, so an unchanged
+    file is read and hashed but not parsed again.
+    """
     snapshot = Snapshot(description=f"local content in {content_dir.name}/")
+    cache = _load_cache(cache_file) if cache_file else {}
+    used: ParseCache = {}
     if not content_dir.is_dir():
         snapshot.problems.append(
             Problem(str(content_dir), "", "source", "the content folder does not exist")
@@ -27,31 +43,42 @@ def load_snapshot(content_dir: Path) -> Snapshot:
         return snapshot
     for type_dir in sorted(p for p in content_dir.iterdir() if p.is_dir()):
         for path in sorted(type_dir.glob("*.md")):
-            _read_entry(snapshot, content_dir, path, type_dir.name)
+            _read_entry(snapshot, content_dir, path, type_dir.name, cache, used)
     settings = content_dir / SETTINGS_FILE
     if settings.is_file():
-        _read_entry(snapshot, content_dir, settings, SETTINGS_TYPE)
+        _read_entry(snapshot, content_dir, settings, SETTINGS_TYPE, cache, used)
+    if cache_file and used != cache:
+        _save_cache(cache_file, used)
     return snapshot
 
 
-def _read_entry(snapshot: Snapshot, content_dir: Path, path: Path, content_type: str) -> None:
+def _read_entry(
+    snapshot: Snapshot,
+    content_dir: Path,
+    path: Path,
+    content_type: str,
+    cache: ParseCache,
+    used: ParseCache,
+) -> None:
     origin = path.relative_to(content_dir.parent).as_posix()
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        digest = hashlib.blake2b(raw, digest_size=16).digest()
+        cached = cache.get(origin)
+        if cached and cached[0] == digest:
+            metadata, body = cached[1], cached[2]
+        else:
+            metadata, body = _parse(raw.decode("utf-8"), path.suffix)
     except (OSError, UnicodeDecodeError) as exc:
         snapshot.problems.append(Problem(origin, "", "readable", f"cannot read the file: {exc}"))
         return
-    try:
-        if path.suffix == ".md":
-            post = frontmatter.loads(text)
-            metadata, body = post.metadata, post.content
-        else:
-            metadata, body = yaml.safe_load(text) or {}, ""
     except yaml.YAMLError as exc:
         snapshot.problems.append(
             Problem(origin, "(front matter)", "yaml", f"malformed YAML: {_yaml_reason(exc)}")
         )
         return
+    if isinstance(metadata, dict):
+        used[origin] = (digest, metadata, body)
     if not isinstance(metadata, dict):
         snapshot.problems.append(
             Problem(origin, "(front matter)", "yaml", "front matter must be a mapping of fields")
@@ -68,6 +95,39 @@ def _read_entry(snapshot: Snapshot, content_dir: Path, path: Path, content_type:
     snapshot.entries.append(
         Entry(id=entry_id, content_type=content_type, fields=fields, origin=origin)
     )
+
+
+def _parse(text: str, suffix: str) -> tuple[Any, str]:
+    if suffix == ".md":
+        post = frontmatter.loads(text)
+        return post.metadata, post.content
+    return yaml.load(text, Loader=_Loader) or {}, ""
+
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load_cache(path: Path) -> ParseCache:
+    try:
+        with path.open("rb") as file:
+            data = pickle.load(file)
+        if data.get("format") == CACHE_FORMAT:
+            return dict(data["files"])
+    except FileNotFoundError:
+        pass
+    except Exception as exc:  # a damaged cache only costs a re-parse
+        log.warning("ignoring the parse cache %s: %s", path, exc)
+    return {}
+
+
+def _save_cache(path: Path, files: ParseCache) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    with temporary.open("wb") as file:
+        pickle.dump(
+            {"format": CACHE_FORMAT, "files": files}, file, protocol=pickle.HIGHEST_PROTOCOL
+        )
+    os.replace(temporary, path)
 
 
 def _convert(snapshot: Snapshot, content_dir: Path, origin: str, key: str, value: Any) -> Any:

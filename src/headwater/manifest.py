@@ -1,0 +1,185 @@
+"""The build manifest: for each output file, a fingerprint of everything it was rendered from.
+
+A rebuild renders only the outputs whose fingerprint changed. Records are kept per output
+folder, identified by device and inode, because the live and spare folders trade places (see
+writer.py): a folder the manifest does not know — missing or corrupt manifest, or a build killed
+between its swap and saving the manifest — is treated as holding nothing, so the price of
+damage is a full build, never a wrong one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from headwater import __version__
+from headwater.model import Asset, Entry
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+
+
+FolderId = tuple[int, int]
+
+
+@dataclass
+class Manifest:
+    """For each output folder (by device and inode): output path → fingerprint of its inputs."""
+
+    folders: dict[FolderId, dict[str, str]] = field(default_factory=dict)
+
+    def outputs(self, folder: Path) -> dict[str, str] | None:
+        """What folder is known to hold, or None when it is unknown."""
+        ident = folder_id(folder)
+        return self.folders.get(ident) if ident else None
+
+    def record(self, folder: Path, outputs: dict[str, str] | None) -> None:
+        ident = folder_id(folder)
+        if ident is None:
+            return
+        if outputs is None:
+            self.folders.pop(ident, None)
+        else:
+            self.folders[ident] = outputs
+
+
+def folder_id(path: Path) -> FolderId | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_dev, stat.st_ino)
+
+
+def load_manifest(path: Path) -> Manifest:
+    """The saved manifest, or an empty one when it is missing or corrupt."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != FORMAT or data.get("engine") != __version__:
+            return Manifest()
+        folders: dict[FolderId, dict[str, str]] = {}
+        for key, outputs in data["folders"].items():
+            dev, ino = (int(n) for n in key.split(":"))
+            folders[(dev, ino)] = {str(k): str(v) for k, v in outputs.items()}
+    except FileNotFoundError:
+        return Manifest()
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.warning("ignoring the build manifest %s (%s): building everything", path, exc)
+        return Manifest()
+    return Manifest(folders)
+
+
+def save_manifest(path: Path, manifest: Manifest, keep: Iterable[Path]) -> None:
+    """Write the manifest atomically, keeping only the folders in keep."""
+    wanted = {folder_id(p) for p in keep}
+    data = {
+        "format": FORMAT,
+        "engine": __version__,
+        "folders": {
+            f"{dev}:{ino}": dict(sorted(outputs.items()))
+            for (dev, ino), outputs in sorted(manifest.folders.items())
+            if (dev, ino) in wanted
+        },
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def digest_files(paths: Iterable[Path], root: Path) -> str:
+    """One hash over several files' names and bytes (the theme, say)."""
+    h = hashlib.blake2b(digest_size=16)
+    for path in sorted(paths):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+class Fingerprinter:
+    """Hashes what a page shows: entries (with the entries they link to), assets, plain data.
+
+    An entry's deep digest covers its own fields and the fields of every entry it links to
+    directly, which is as far as a template reaches from a page's context (an article's card
+    shows its topics' names; an article page shows its author's credentials).
+    """
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self._shallow: dict[int, str] = {}
+        self._deep: dict[int, str] = {}
+
+    def route_key(self, parts: Mapping[str, Any]) -> str:
+        h = hashlib.blake2b(self.base.encode(), digest_size=16)
+        h.update(self._canonical(parts).encode())
+        return h.hexdigest()
+
+    def deep(self, entry: Entry) -> str:
+        key = id(entry)
+        if key not in self._deep:
+            linked = sorted(
+                {self.shallow(v) for v in _links(entry.fields.values()) if isinstance(v, Entry)}
+            )
+            text = self.shallow(entry) + "|" + ",".join(linked)
+            self._deep[key] = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        return self._deep[key]
+
+    def shallow(self, entry: Entry) -> str:
+        key = id(entry)
+        if key not in self._shallow:
+            text = json.dumps(
+                [entry.id, entry.content_type, entry.url, self._fields(entry.fields)],
+                sort_keys=True,
+                default=str,
+            )
+            self._shallow[key] = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        return self._shallow[key]
+
+    def _fields(self, value: Any) -> Any:
+        if isinstance(value, Entry):
+            return ["entry", value.id, value.url]
+        if isinstance(value, Asset):
+            return ["asset", *_asset_parts(value)]
+        if isinstance(value, dict):
+            return {k: self._fields(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._fields(v) for v in value]
+        return value
+
+    def _canonical(self, value: Any) -> str:
+        if isinstance(value, Entry):
+            return "E" + self.deep(value)
+        if isinstance(value, Asset):
+            return "A" + json.dumps(_asset_parts(value))
+        if isinstance(value, dict):
+            items = sorted(value.items())
+            return "{" + ",".join(f"{k}:{self._canonical(v)}" for k, v in items) + "}"
+        if isinstance(value, list | tuple):
+            return "[" + ",".join(self._canonical(v) for v in value) + "]"
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+            return type(value).__name__ + self._canonical(fields)
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        return repr(value)
+
+
+def _asset_parts(asset: Asset) -> list[Any]:
+    return [asset.id, asset.url, asset.alt, asset.title, asset.mime, asset.width, asset.height]
+
+
+def _links(values: Iterable[Any]) -> Iterable[Any]:
+    for value in values:
+        if isinstance(value, list):
+            yield from value
+        else:
+            yield value

@@ -1,0 +1,133 @@
+"""Incremental builds: whatever the sequence of edits, the result equals a full build's."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support import build, make_project, snapshot_tree
+
+ARTICLE = """---
+title: {title}
+summary: Summary of {slug}.
+author: dr-test
+publishDate: 2026-0{month}-1{day}
+topics: [{topics}]
+---
+
+{body}
+"""
+
+EDITS = st.sampled_from(
+    ["add", "body", "title", "topics", "delete", "template", "settings", "noop", "retitle-first"]
+)
+
+
+def bytes_of(folder: Path) -> dict[str, bytes]:
+    return {name: data for name, (data, _) in snapshot_tree(folder).items()}
+
+
+def apply(project: Path, edit: str, n: int) -> None:
+    articles = project / "content" / "article"
+    existing = sorted(articles.glob("*.md"))
+    extra = [p for p in existing if p.stem != "first-article"]
+    if edit == "add" or (edit in ("body", "title", "topics", "delete") and not extra):
+        slug = f"article-{n}"
+        text = ARTICLE.format(
+            title=f"Article {n}",
+            slug=slug,
+            month=1 + n % 9,
+            day=n % 10,
+            topics="testing",
+            body=f"Body of article {n}.\n\n## Part {n}\n\nText.",
+        )
+        (articles / f"{slug}.md").write_text(text)
+    elif edit == "body":
+        path = extra[n % len(extra)]
+        path.write_text(path.read_text() + f"\nAnother paragraph {n}.\n")
+    elif edit == "title":
+        path = extra[n % len(extra)]
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text(
+            "".join(f"title: Retitled {n}\n" if ln.startswith("title:") else ln for ln in lines)
+        )
+    elif edit == "topics":
+        path = extra[n % len(extra)]
+        text = path.read_text()
+        swapped = "topics: []" if "topics: [testing]" in text else "topics: [testing]"
+        path.write_text(
+            text.replace("topics: [testing]", "@@")
+            .replace("topics: []", "topics: [testing]")
+            .replace("@@", "topics: []")
+            if swapped
+            else text
+        )
+    elif edit == "delete":
+        extra[n % len(extra)].unlink()
+    elif edit == "template":
+        card = project / "templates" / "base.html"
+        card.write_text(card.read_text().replace("</body>", f"<!-- edit {n} -->\n</body>", 1))
+    elif edit == "settings":
+        path = project / "content" / "siteSettings.yml"
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text(
+            "".join(f"tagline: Tagline {n}\n" if ln.startswith("tagline:") else ln for ln in lines)
+        )
+    elif edit == "retitle-first":
+        path = articles / "first-article.md"
+        text = path.read_text()
+        title = "The First Article" if "Renamed First" in text else "Renamed First"
+        path.write_text(
+            "".join(
+                f"title: {title}\n" if ln.startswith("title:") else ln
+                for ln in text.splitlines(keepends=True)
+            )
+        )
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(EDITS, min_size=1, max_size=6))
+def test_incremental_output_equals_a_full_build(edits: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        project = make_project(Path(tmp) / "site")
+        assert build(project).exit_code == 0
+        for n, edit in enumerate(edits):
+            apply(project, edit, n)
+            result = build(project)
+            assert result.exit_code == 0, result.output
+            full = build(project, "--full", "--out", "full")
+            assert full.exit_code == 0, full.output
+            assert bytes_of(project / "public") == bytes_of(project / "full"), (edits, n)
+
+
+def test_unchanged_rebuild_renders_nothing(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "site")
+    assert build(project).exit_code == 0
+    result = build(project)
+    assert "nothing changed; 0 pages rendered" in result.output
+
+
+def test_body_edit_renders_only_the_pages_that_show_the_article(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "site")
+    assert build(project).exit_code == 0
+    path = project / "content" / "article" / "first-article.md"
+    path.write_text(path.read_text() + "\nOne more paragraph.\n")
+    result = build(project)
+    # The article, the home page, the blog index, its topic and author pages, and the feed.
+    assert "6 pages rendered" in result.output, result.output
+    assert "1 written" in result.output
+
+
+def test_a_corrupt_manifest_means_a_full_correct_build(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "site")
+    assert build(project).exit_code == 0
+    (project / "content" / "page" / "about.md").write_text(
+        "---\ntitle: About us again\nsummary: Changed.\n---\n\nChanged.\n"
+    )
+    for manifest in (project / ".cache" / "headwater").glob("manifest-*.json"):
+        manifest.write_text("{not json")
+    result = build(project)
+    assert result.exit_code == 0
+    assert "About us again" in (project / "public" / "about" / "index.html").read_text()
