@@ -19,6 +19,7 @@ DRIVER = textwrap.dedent(
     import sys, threading
     from pathlib import Path
     import headwater.build as build_module
+    import headwater.render as render_module
     import headwater.writer as writer
     from headwater.config import make_options
 
@@ -28,14 +29,14 @@ DRIVER = textwrap.dedent(
         threading.Event().wait()
 
     if stage == "render":
-        real_render = build_module.render_route
+        real_render = render_module.render_route
         count = [0]
         def render_route(env, site, route):
             count[0] += 1
             if count[0] == 3:
                 hold()
             return real_render(env, site, route)
-        build_module.render_route = render_route
+        render_module.render_route = render_route
     else:
         real_swap = writer.Publisher.swap
         def swap(self):

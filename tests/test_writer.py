@@ -9,8 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from headwater.errors import OutputError
-from headwater.render import output_path
-from headwater.site import _SAFE_URL
+from headwater.site import _SAFE_URL, output_path
 from headwater.writer import publish, safe_relative, spare_folder
 
 

@@ -15,9 +15,8 @@ from headwater.errors import ConfigError, ContentError
 from headwater.manifest import Fingerprinter, digest_files, load_manifest, save_manifest
 from headwater.model import Content, Snapshot
 from headwater.parallel import run_sharded
-from headwater.render import make_environment, output_path, render_route
 from headwater.schema import check_snapshot, load_model
-from headwater.site import Route, Site, plan_site
+from headwater.site import Route, Site, output_path, plan_site
 from headwater.sources.local import load_snapshot
 from headwater.writer import Publisher, WriteReport, list_files, spare_folder
 
@@ -121,7 +120,11 @@ def build(options: BuildOptions) -> BuildReport:
     rest = [n for n in todo if n not in linked]
     stale = [routes[n] for n in rest if n in routes]
     written = sum(publisher.put(n, copies[n]) for n in rest if n in copies)
-    written += sum(_render(site, project.templates_dir, static_urls, stale, publisher))
+    written += sum(
+        _render(
+            site, project.templates_dir, static_urls, stale, publisher, project.cache_dir / "jinja"
+        )
+    )
     # The spare already held these as they must be now, but the live folder does not.
     todo_set = set(todo)
     written += sum(
@@ -166,9 +169,13 @@ def _render(
     static_urls: dict[str, str],
     routes: Sequence[Route],
     publisher: Publisher,
+    cache_dir: Path,
 ) -> list[bool]:
     """Render routes into the spare folder, in several processes when there are many."""
-    env = make_environment(templates_dir, site, static_urls)
+    # Imported here: a build with nothing to render never loads Jinja2 or Markdown.
+    from headwater.render import make_environment, render_route
+
+    env = make_environment(templates_dir, site, static_urls, cache_dir)
     for template in sorted({r.template for r in routes}):
         env.get_template(template)  # compile once, before any worker starts
 

@@ -99,7 +99,7 @@ class MarkdownRenderer:
         else:
             tokens = self._md.parse(text, env)
             toc = _anchor_headings(tokens)
-        words = sum(len(t.content.split()) for t in _text_tokens(tokens))
+        words = count_words(text)
         raw = self._md.renderer.render(tokens, self._md.options, env)
         return Body(html=self.sanitise(raw), toc=tuple(toc), words=words)
 
@@ -121,6 +121,18 @@ class MarkdownRenderer:
         if href and _is_external(href.group(1), self.site_host):
             return f'<a {attrs} rel="noopener">'
         return match.group(0)
+
+
+_NOT_PROSE = re.compile(r"\]\([^)]*\)|<[^>\n]*>|https?://\S+")
+_WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
+
+
+def count_words(markdown: str) -> int:
+    """Words a reader reads: link targets, tags and bare URLs left out.
+
+    Counted on the source, so listings can show reading times without rendering bodies.
+    """
+    return len(_WORD.findall(_NOT_PROSE.sub(" ", markdown)))
 
 
 def _is_external(href: str, site_host: str) -> bool:

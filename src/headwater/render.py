@@ -6,15 +6,14 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
 from headwater.errors import ConfigError
-from headwater.markup import Body, MarkdownRenderer
+from headwater.markup import WORDS_PER_MINUTE, Heading, MarkdownRenderer, count_words
 from headwater.model import Asset, Entry
-from headwater.site import Route, Site, jsonld_text, page_jsonld
+from headwater.site import Route, Site, jsonld_text, output_path, page_jsonld
 
 MONTHS = ("January", "February", "March", "April", "May", "June") + (
     "July",
@@ -42,12 +41,6 @@ class Page:
     kind: str
 
 
-def output_path(url: str) -> str:
-    """The file a pretty URL is served from: '/blog/x/' -> 'blog/x/index.html'."""
-    path = url.lstrip("/")
-    return path + "index.html" if path.endswith("/") or not path else path
-
-
 def render_site(
     site: Site, templates_dir: Path, static_urls: Mapping[str, str]
 ) -> dict[str, bytes]:
@@ -57,10 +50,19 @@ def render_site(
 
 
 def make_environment(
-    templates_dir: Path, site: Site, static_urls: Mapping[str, str]
+    templates_dir: Path,
+    site: Site,
+    static_urls: Mapping[str, str],
+    cache_dir: Path | None = None,
 ) -> jinja2.Environment:
+    """The theme's Jinja2 environment; compiled templates are kept in cache_dir when given."""
+    cache = None
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        cache = jinja2.FileSystemBytecodeCache(str(cache_dir))
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir),
+        bytecode_cache=cache,
         autoescape=jinja2.select_autoescape(["html", "xml"]),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -76,11 +78,9 @@ def make_environment(
         except KeyError:
             raise jinja2.TemplateRuntimeError(f"static/{name} does not exist") from None
 
-    def body(entry: Entry) -> Body:
+    def body(entry: Entry) -> _LazyBody:
         text = entry.fields.get("body")
-        if isinstance(text, str):
-            return markdown.render(text)
-        return Body(html="", toc=(), words=0)
+        return _LazyBody(markdown, text if isinstance(text, str) else "")
 
     def render_markdown(text: str | None) -> Markup:
         return Markup(markdown.render(text).html) if text else Markup("")
@@ -90,7 +90,7 @@ def make_environment(
 
     env.globals.update(
         asset_url=asset_url,
-        body=_MarkupBody(body),
+        body=body,
         markdown=render_markdown,
         inline_markdown=render_inline,
         site=site,
@@ -99,25 +99,28 @@ def make_environment(
     return env
 
 
-class _MarkupBody:
-    """Wraps body() so templates get `.html` as Markup, not an escaped string."""
+class _LazyBody:
+    """What `body(entry)` gives templates: the HTML is rendered only when a template asks."""
 
-    def __init__(self, render: Any) -> None:
-        self._render = render
+    def __init__(self, markdown: MarkdownRenderer, text: str) -> None:
+        self._markdown = markdown
+        self._text = text
 
-    def __call__(self, entry: Entry) -> Any:
-        rendered: Body = self._render(entry)
-        return _BodyView(
-            Markup(rendered.html), rendered.toc, rendered.words, rendered.reading_minutes
-        )
+    @property
+    def html(self) -> Markup:
+        return Markup(self._markdown.render(self._text).html) if self._text else Markup("")
 
+    @property
+    def toc(self) -> tuple[Heading, ...]:
+        return self._markdown.render(self._text).toc if self._text else ()
 
-@dataclass(frozen=True)
-class _BodyView:
-    html: Markup
-    toc: tuple[Any, ...]
-    words: int
-    reading_minutes: int
+    @property
+    def words(self) -> int:
+        return count_words(self._text)
+
+    @property
+    def reading_minutes(self) -> int:
+        return max(1, round(self.words / WORDS_PER_MINUTE))
 
 
 def render_route(env: jinja2.Environment, site: Site, route: Route) -> bytes:

@@ -356,6 +356,12 @@ def _check_routes(site: Site) -> list[Problem]:
     return problems
 
 
+def output_path(url: str) -> str:
+    """The file a pretty URL is served from: '/blog/x/' -> 'blog/x/index.html'."""
+    path = url.lstrip("/")
+    return path + "index.html" if path.endswith("/") or not path else path
+
+
 def page_jsonld(site: Site, route: Route) -> dict[str, Any]:
     settings = site.settings
     clinic: dict[str, Any] = {

@@ -34,67 +34,111 @@ def load_snapshot(content_dir: Path, cache_file: Path | None = None) -> Snapshot
     file is read and hashed but not parsed again.
     """
     snapshot = Snapshot(description=f"local content in {content_dir.name}/")
-    cache = _load_cache(cache_file) if cache_file else {}
-    used: ParseCache = {}
     if not content_dir.is_dir():
         snapshot.problems.append(
             Problem(str(content_dir), "", "source", "the content folder does not exist")
         )
         return snapshot
+    reader = _Reader(snapshot, content_dir, _load_cache(cache_file) if cache_file else {})
     for type_dir in sorted(p for p in content_dir.iterdir() if p.is_dir()):
         for path in sorted(type_dir.glob("*.md")):
-            _read_entry(snapshot, content_dir, path, type_dir.name, cache, used)
+            reader.read_entry(path, type_dir.name)
     settings = content_dir / SETTINGS_FILE
     if settings.is_file():
-        _read_entry(snapshot, content_dir, settings, SETTINGS_TYPE, cache, used)
-    if cache_file and used != cache:
-        _save_cache(cache_file, used)
+        reader.read_entry(settings, SETTINGS_TYPE)
+    if cache_file and reader.used != reader.cache:
+        _save_cache(cache_file, reader.used)
     return snapshot
 
 
-def _read_entry(
-    snapshot: Snapshot,
-    content_dir: Path,
-    path: Path,
-    content_type: str,
-    cache: ParseCache,
-    used: ParseCache,
-) -> None:
-    origin = path.relative_to(content_dir.parent).as_posix()
-    try:
-        raw = path.read_bytes()
-        digest = hashlib.blake2b(raw, digest_size=16).digest()
-        cached = cache.get(origin)
-        if cached and cached[0] == digest:
-            metadata, body = cached[1], cached[2]
-        else:
-            metadata, body = _parse(raw.decode("utf-8"), path.suffix)
-    except (OSError, UnicodeDecodeError) as exc:
-        snapshot.problems.append(Problem(origin, "", "readable", f"cannot read the file: {exc}"))
-        return
-    except yaml.YAMLError as exc:
-        snapshot.problems.append(
-            Problem(origin, "(front matter)", "yaml", f"malformed YAML: {_yaml_reason(exc)}")
+class _Reader:
+    """One pass over content/: the snapshot it fills, and what it has already looked up."""
+
+    def __init__(self, snapshot: Snapshot, content_dir: Path, cache: ParseCache) -> None:
+        self.snapshot = snapshot
+        self.content_dir = content_dir
+        self.root = content_dir.resolve()
+        self.cache = cache
+        self.used: ParseCache = {}
+        self.files: dict[str, Path | None] = {}
+
+    def read_entry(self, path: Path, content_type: str) -> None:
+        origin = path.relative_to(self.content_dir.parent).as_posix()
+        problems = self.snapshot.problems
+        try:
+            raw = path.read_bytes()
+            digest = hashlib.blake2b(raw, digest_size=16).digest()
+            cached = self.cache.get(origin)
+            if cached and cached[0] == digest:
+                metadata, body = cached[1], cached[2]
+            else:
+                metadata, body = _parse(raw.decode("utf-8"), path.suffix)
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(Problem(origin, "", "readable", f"cannot read the file: {exc}"))
+            return
+        except yaml.YAMLError as exc:
+            problems.append(
+                Problem(origin, "(front matter)", "yaml", f"malformed YAML: {_yaml_reason(exc)}")
+            )
+            return
+        if not isinstance(metadata, dict):
+            problems.append(
+                Problem(
+                    origin, "(front matter)", "yaml", "front matter must be a mapping of fields"
+                )
+            )
+            return
+        self.used[origin] = (digest, metadata, body)
+        fields = {str(k): self.convert(origin, str(k), v) for k, v in metadata.items()}
+        if body.strip():
+            fields["body"] = body.strip() + "\n"
+        if content_type != SETTINGS_TYPE:
+            fields.setdefault("slug", path.stem)
+        entry_id = f"{content_type}/{path.stem}" if content_type != SETTINGS_TYPE else SETTINGS_TYPE
+        self.snapshot.entries.append(
+            Entry(id=entry_id, content_type=content_type, fields=fields, origin=origin)
         )
-        return
-    if isinstance(metadata, dict):
-        used[origin] = (digest, metadata, body)
-    if not isinstance(metadata, dict):
-        snapshot.problems.append(
-            Problem(origin, "(front matter)", "yaml", "front matter must be a mapping of fields")
-        )
-        return
-    fields: dict[str, Any] = {}
-    for key, value in metadata.items():
-        fields[str(key)] = _convert(snapshot, content_dir, origin, str(key), value)
-    if body.strip():
-        fields["body"] = body.strip() + "\n"
-    if content_type != SETTINGS_TYPE:
-        fields.setdefault("slug", path.stem)
-    entry_id = f"{content_type}/{path.stem}" if content_type != SETTINGS_TYPE else SETTINGS_TYPE
-    snapshot.entries.append(
-        Entry(id=entry_id, content_type=content_type, fields=fields, origin=origin)
-    )
+
+    def convert(self, origin: str, key: str, value: Any) -> Any:
+        """Image mappings become asset links; lists are converted item by item."""
+        if isinstance(value, list):
+            return [self.convert(origin, key, item) for item in value]
+        if isinstance(value, dict) and "file" in value:
+            asset = self.read_asset(origin, key, value)
+            return Link(ASSET, asset.id) if asset else None
+        return value
+
+    def read_asset(self, origin: str, key: str, value: dict[str, Any]) -> Asset | None:
+        """The asset for an image mapping; each distinct alt text is an asset of its own."""
+        name = str(value.get("file", ""))
+        if name not in self.files:
+            resolved = (self.content_dir / name).resolve()
+            inside = resolved.is_relative_to(self.root) and resolved.is_file()
+            self.files[name] = resolved if inside else None
+        path = self.files[name]
+        if path is None:
+            self.snapshot.problems.append(
+                Problem(origin, key, "file", "the image file does not exist inside content/", name)
+            )
+            return None
+        alt = value.get("alt")
+        alt = alt.strip() if isinstance(alt, str) else ""
+        title = str(value.get("title") or path.stem)
+        relative = path.relative_to(self.root).as_posix()
+        asset_id = relative if (alt, title) == ("", path.stem) else f"{relative}#{alt}|{title}"
+        if asset_id not in self.snapshot.assets:
+            width, height = image_size(path)
+            self.snapshot.assets[asset_id] = Asset(
+                id=asset_id,
+                title=title,
+                alt=alt,
+                mime=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+                source=str(path),
+                width=width,
+                height=height,
+                size=path.stat().st_size,
+            )
+        return self.snapshot.assets[asset_id]
 
 
 def _parse(text: str, suffix: str) -> tuple[Any, str]:
@@ -128,43 +172,6 @@ def _save_cache(path: Path, files: ParseCache) -> None:
             {"format": CACHE_FORMAT, "files": files}, file, protocol=pickle.HIGHEST_PROTOCOL
         )
     os.replace(temporary, path)
-
-
-def _convert(snapshot: Snapshot, content_dir: Path, origin: str, key: str, value: Any) -> Any:
-    """Image mappings become asset links; lists are converted item by item."""
-    if isinstance(value, list):
-        return [_convert(snapshot, content_dir, origin, key, item) for item in value]
-    if isinstance(value, dict) and "file" in value:
-        asset = _read_asset(snapshot, content_dir, origin, key, value)
-        return Link(ASSET, asset.id) if asset else None
-    return value
-
-
-def _read_asset(
-    snapshot: Snapshot, content_dir: Path, origin: str, key: str, value: dict[str, Any]
-) -> Asset | None:
-    name = str(value.get("file", ""))
-    path = (content_dir / name).resolve()
-    if not path.is_relative_to(content_dir.resolve()) or not path.is_file():
-        snapshot.problems.append(
-            Problem(origin, key, "file", "the image file does not exist inside content/", name)
-        )
-        return None
-    asset_id = path.relative_to(content_dir.resolve()).as_posix()
-    alt = value.get("alt")
-    if asset_id not in snapshot.assets:
-        width, height = image_size(path)
-        snapshot.assets[asset_id] = Asset(
-            id=asset_id,
-            title=str(value.get("title") or path.stem),
-            alt=alt.strip() if isinstance(alt, str) else "",
-            mime=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
-            source=str(path),
-            width=width,
-            height=height,
-            size=path.stat().st_size,
-        )
-    return snapshot.assets[asset_id]
 
 
 def _yaml_reason(exc: yaml.YAMLError) -> str:
