@@ -195,3 +195,11 @@ def test_broken_template_fails_with_its_name_and_keeps_output(project: Path) -> 
     assert result.exit_code == 2
     assert "templates/page.html" in result.output and "no_such_field" in result.output
     assert snapshot_tree(project / "public") == before
+
+
+def test_template_syntax_error_names_the_template_and_line(project: Path) -> None:
+    page = project / "templates" / "page.html"
+    page.write_text(page.read_text() + "\n{% if %}\n")
+    result = build(project)
+    assert result.exit_code == 2
+    assert "templates/page.html:" in result.output and "Traceback" not in result.output

@@ -173,11 +173,10 @@ def _render(
 ) -> list[bool]:
     """Render routes into the spare folder, in several processes when there are many."""
     # Imported here: a build with nothing to render never loads Jinja2 or Markdown.
-    from headwater.render import make_environment, render_route
+    from headwater.render import compile_templates, make_environment, render_route
 
     env = make_environment(templates_dir, site, static_urls, cache_dir)
-    for template in sorted({r.template for r in routes}):
-        env.get_template(template)  # compile once, before any worker starts
+    compile_templates(env, (r.template for r in routes))  # once, before any worker starts
 
     def work(shard: Sequence[Route]) -> list[bool]:
         return [publisher.put(output_path(r.url), render_route(env, site, r)) for r in shard]

@@ -88,7 +88,7 @@ def _build(
     )
     out.print(
         f"Built {report.pages} pages from {report.source} in {report.seconds:.2f} s "
-        f"→ {where}/ ({report.files} files: {change})",
+        f"→ {where}/ ({report.files} files: {change}; {report.rendered} pages rendered)",
         soft_wrap=True,
     )
 
@@ -121,3 +121,38 @@ def _run(action: object) -> None:
     except HeadwaterError as exc:
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+
+
+@main.command("serve")
+@source_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="The port to listen on; 0 picks a free one.",
+)
+@click.option("--out", "out_name", default=None, help="Output folder [default: public].")
+@click.pass_obj
+def serve_command(project: Path, source: str, host: str, port: int, out_name: str | None) -> None:
+    """Build and serve the site locally; rebuild and reload open pages on every edit."""
+    # Imported here: the server's libraries would slow every other command's start.
+    from headwater.serve import bind_socket, run_dev_server, site_url
+
+    def serve() -> None:
+        with bind_socket(host, port) as sock:
+            options = make_options(
+                root=project,
+                out=out_name or "public",
+                base_url=site_url(sock),
+                source=source,
+                preview=False,
+                full=False,
+            )
+            run_dev_server(options, sock, build, announce=announce)
+
+    def announce(url: str) -> None:
+        out.print(f"Serving {url} (Ctrl-C to stop)", soft_wrap=True)
+
+    _run(serve)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,6 +121,17 @@ class _LazyBody:
     @property
     def reading_minutes(self) -> int:
         return max(1, round(self.words / WORDS_PER_MINUTE))
+
+
+def compile_templates(env: jinja2.Environment, names: Iterable[str]) -> None:
+    """Compile the templates a build needs, so a syntax error stops it before any page."""
+    for name in sorted(set(names)):
+        try:
+            env.get_template(name)
+        except jinja2.TemplateSyntaxError as exc:
+            raise ConfigError(f"templates/{exc.name or name}:{exc.lineno}: {exc.message}") from exc
+        except jinja2.TemplateNotFound as exc:
+            raise ConfigError(f"templates/{exc.name} is missing") from exc
 
 
 def render_route(env: jinja2.Environment, site: Site, route: Route) -> bytes:
