@@ -71,6 +71,11 @@ def build(options: BuildOptions) -> BuildReport:
     """
     started = time.perf_counter()
     content, site, description = check_content(options)
+    log.info(
+        "read, checked and planned %d routes in %.2f s",
+        len(site.routes),
+        time.perf_counter() - started,
+    )
     project, out_dir = options.project, options.out_dir
     static_urls, static_files = plan_static(project.static_dir)
     copies: dict[str, Path] = {**static_files, **plan_media(content.assets.values())}
@@ -95,6 +100,7 @@ def build(options: BuildOptions) -> BuildReport:
     keys.update({name: name for name in copies})  # their names carry their content hash
     pages = sum(1 for r in site.routes if r.is_html)
 
+    log.info("fingerprinted at %.2f s", time.perf_counter() - started)
     manifest_file = project.cache_dir / f"manifest-{out_dir.name}.json"
     manifest = load_manifest(manifest_file)
     live = None if options.full else manifest.outputs(out_dir)
@@ -130,6 +136,7 @@ def build(options: BuildOptions) -> BuildReport:
     written += sum(
         publisher.differs(n) for n, key in keys.items() if n not in todo_set and live.get(n) != key
     )
+    log.info("rendered %d pages at %.2f s", len(stale), time.perf_counter() - started)
     publisher.remove_except(set(keys))
     removed = len(live_files - set(keys))
     swapped = bool(written or removed or not out_dir.exists())

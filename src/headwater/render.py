@@ -6,12 +6,13 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
 from headwater.errors import ConfigError
-from headwater.markup import WORDS_PER_MINUTE, Heading, MarkdownRenderer, count_words
+from headwater.markup import WORDS_PER_MINUTE, Heading, MarkdownRenderer
 from headwater.model import Asset, Entry
 from headwater.site import Route, Site, jsonld_text, output_path, page_jsonld
 
@@ -88,7 +89,21 @@ def make_environment(
     def render_inline(text: str | None) -> Markup:
         return Markup(markdown.render_inline(text)) if text else Markup("")
 
+    fragments: dict[tuple[Any, ...], Markup] = {}
+
+    def memo(macro: Any, *args: Any) -> Markup:
+        """A macro's output, rendered once per build for the same arguments (entries by id).
+
+        Only for macros that show nothing but their arguments, like an article's card.
+        """
+        key = (macro.name, *(("entry", a.id) if isinstance(a, Entry) else a for a in args))
+        found = fragments.get(key)
+        if found is None:
+            found = fragments[key] = Markup(macro(*args))
+        return found
+
     env.globals.update(
+        memo=memo,
         asset_url=asset_url,
         body=body,
         markdown=render_markdown,
@@ -116,7 +131,7 @@ class _LazyBody:
 
     @property
     def words(self) -> int:
-        return count_words(self._text)
+        return self._markdown.words(self._text)
 
     @property
     def reading_minutes(self) -> int:

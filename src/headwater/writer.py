@@ -72,6 +72,7 @@ class Publisher:
             raise OutputError(f"{self.spare} is in the way; remove it")
         self.spare.mkdir(parents=True, exist_ok=True)
         self.spare_files = set(spare_files) if spare_files is not None else list_files(self.spare)
+        self._folders: set[Path] = set()
 
     def put(self, name: str, data: bytes | Path) -> bool:
         """Make the spare's copy of name hold data; True if the bytes differ from the live copy."""
@@ -81,14 +82,25 @@ class Publisher:
             self.link_live(name)
             return False
         target = self.spare.joinpath(relative)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._make_parent(target)
         content = data.read_bytes() if isinstance(data, Path) else data
-        # A new inode every time: the spare's old file may be a hard link into the live folder.
-        temporary = target.with_name(f".{target.name}.tmp")
-        temporary.write_bytes(content)
-        os.replace(temporary, target)
         self.spare_files.add(name)
+        try:
+            # Exclusive creation: never write through an existing file, which may be a hard
+            # link into the live folder.
+            with open(target, "xb") as file:
+                file.write(content)
+        except FileExistsError:
+            temporary = target.with_name(f".{target.name}.tmp")
+            temporary.write_bytes(content)
+            os.replace(temporary, target)
         return True
+
+    def _make_parent(self, target: Path) -> None:
+        parent = target.parent
+        if parent not in self._folders:
+            parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(parent)
 
     def link_live(self, name: str) -> None:
         """Make the spare's copy of name the live folder's file (a hard link, no bytes copied)."""
@@ -97,7 +109,7 @@ class Publisher:
         self.spare_files.add(name)
         if target.exists() and os.path.samefile(target, live):
             return  # rename() between two links to one file would do nothing
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._make_parent(target)
         temporary = target.with_name(f".{target.name}.tmp")
         temporary.unlink(missing_ok=True)
         try:
