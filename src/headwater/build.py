@@ -80,7 +80,13 @@ def build(options: BuildOptions) -> BuildReport:
     static_urls, static_files = plan_static(project.static_dir)
     copies: dict[str, Path] = {**static_files, **plan_media(content.assets.values())}
 
-    theme = digest_files((p for p in project.templates_dir.rglob("*") if p.is_file()), project.root)
+    theme = digest_files(
+        [
+            *(p for p in project.templates_dir.rglob("*") if p.is_file()),
+            *project.schema_dir.glob("*.json"),
+        ],
+        project.root,
+    )
     fingerprint = Fingerprinter(
         "|".join(
             [

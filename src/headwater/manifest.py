@@ -134,13 +134,18 @@ class Fingerprinter:
         return self._deep[key]
 
     def shallow(self, entry: Entry) -> str:
+        """An entry's own content: its source's digest when the source gives one (the local
+        snapshot hashes each file anyway), else its fields; plus the assets it shows."""
         key = id(entry)
         if key not in self._shallow:
-            text = json.dumps(
-                [entry.id, entry.content_type, entry.url, self._fields(entry.fields)],
-                sort_keys=True,
-                default=str,
-            )
+            if entry.digest:
+                assets = [
+                    _asset_parts(v) for v in _links(entry.fields.values()) if isinstance(v, Asset)
+                ]
+                parts = [entry.id, entry.content_type, entry.url, entry.digest, assets]
+            else:
+                parts = [entry.id, entry.content_type, entry.url, self._fields(entry.fields)]
+            text = json.dumps(parts, sort_keys=True, default=str)
             self._shallow[key] = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
         return self._shallow[key]
 

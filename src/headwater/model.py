@@ -48,6 +48,8 @@ class Entry:
     """Where an editor finds it: a file path for local content, a URL for the CMS."""
     url: str | None = None
     """The entry's page on the site, when it has one; set when the site is planned."""
+    digest: str = ""
+    """A hash of everything the source read for this entry, when the source has one."""
 
     def __getitem__(self, name: str) -> Any:
         return self.fields[name]

@@ -14,6 +14,8 @@ from headwater.model import Asset, Content, Entry, Problem
 
 _SAFE_URL = re.compile(r"^/(?:[A-Za-z0-9_-][A-Za-z0-9._-]*/)*(?:[A-Za-z0-9_-][A-Za-z0-9._-]*)?$")
 PAGE_SIZE = 10
+WINDOW = 2
+"""Pages listed either side of the current one in the blog's page links."""
 FEED_SIZE = 20
 HOME_ARTICLES = 3
 RELATED_MAX = 3
@@ -28,17 +30,45 @@ class NavItem:
 
 @dataclass(frozen=True)
 class Pagination:
+    """Where one page of the blog index sits among the others."""
+
     number: int
     total: int
-    urls: tuple[str, ...]
+
+    @staticmethod
+    def url(number: int) -> str:
+        return "/blog/" if number == 1 else f"/blog/page/{number}/"
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return tuple(self.url(n) for n in range(1, self.total + 1))
 
     @property
     def prev_url(self) -> str | None:
-        return self.urls[self.number - 2] if self.number > 1 else None
+        return self.url(self.number - 1) if self.number > 1 else None
 
     @property
     def next_url(self) -> str | None:
-        return self.urls[self.number] if self.number < self.total else None
+        return self.url(self.number + 1) if self.number < self.total else None
+
+    @property
+    def window(self) -> tuple[PageLink | None, ...]:
+        """The first, the last and the nearest pages; None where pages are left out."""
+        near = range(max(1, self.number - WINDOW), min(self.total, self.number + WINDOW) + 1)
+        shown = sorted({1, self.total, *near})
+        links: list[PageLink | None] = []
+        for previous, number in zip([0, *shown], shown, strict=False):
+            if number - previous > 1:
+                links.append(None)
+            links.append(PageLink(number, self.url(number), number == self.number))
+        return tuple(links)
+
+
+@dataclass(frozen=True)
+class PageLink:
+    number: int
+    url: str
+    current: bool
 
 
 @dataclass(frozen=True)
@@ -278,18 +308,17 @@ def _related(article: Entry, by_topic: dict[int, list[Entry]]) -> list[Entry]:
 
 def _blog_routes(articles: list[Entry], settings: Entry, newest: dt.date) -> list[Route]:
     chunks = [articles[i : i + PAGE_SIZE] for i in range(0, len(articles), PAGE_SIZE)] or [[]]
-    urls = tuple("/blog/" if n == 1 else f"/blog/page/{n}/" for n in range(1, len(chunks) + 1))
     routes = []
     for number, chunk in enumerate(chunks, start=1):
         suffix = "" if number == 1 else f" (page {number} of {len(chunks)})"
         routes.append(
             Route(
-                url=urls[number - 1],
+                url=Pagination.url(number),
                 template="blog.html",
                 title=f"Blog{suffix} | {settings.siteName}",
                 heading=f"Blog{suffix}",
                 description=f"Articles from {settings.siteName}{suffix}.",
-                context={"articles": chunk, "pagination": Pagination(number, len(chunks), urls)},
+                context={"articles": chunk, "pagination": Pagination(number, len(chunks))},
                 lastmod=_newest(chunk) or newest,
             )
         )

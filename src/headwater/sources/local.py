@@ -96,7 +96,13 @@ class _Reader:
             fields.setdefault("slug", path.stem)
         entry_id = f"{content_type}/{path.stem}" if content_type != SETTINGS_TYPE else SETTINGS_TYPE
         self.snapshot.entries.append(
-            Entry(id=entry_id, content_type=content_type, fields=fields, origin=origin)
+            Entry(
+                id=entry_id,
+                content_type=content_type,
+                fields=fields,
+                origin=origin,
+                digest=digest.hex(),
+            )
         )
 
     def convert(self, origin: str, key: str, value: Any) -> Any:
