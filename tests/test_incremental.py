@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import build, make_project, snapshot_tree
@@ -131,3 +133,33 @@ def test_a_corrupt_manifest_means_a_full_correct_build(tmp_path: Path) -> None:
     result = build(project)
     assert result.exit_code == 0
     assert "About us again" in (project / "public" / "about" / "index.html").read_text()
+
+
+def test_untouched_inputs_skip_the_build_and_any_write_is_noticed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import headwater.build
+    import headwater.manifest
+
+    # Trust timestamps at once (normally a file must be 2 s old), so no test has to wait.
+    monkeypatch.setattr(headwater.manifest, "RACY_NS", -(10**12))
+    project = make_project(tmp_path / "site")
+    assert build(project).exit_code == 0
+    assert build(project).exit_code == 0  # stamps the inputs
+
+    def must_not_run(*args: object) -> None:
+        raise AssertionError("the content was read although no input changed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(headwater.build, "check_content", must_not_run)
+        result = build(project)
+    assert "nothing changed; 0 pages rendered" in result.output
+
+    # Same size, and the old modification time put back: only ctime shows the write.
+    path = project / "content" / "page" / "about.md"
+    before = path.stat()
+    path.write_text(path.read_text().replace("We are a fixture.", "We are a fixtur!."))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+    assert build(project).exit_code == 0
+    assert "We are a fixtur!." in (project / "public" / "about" / "index.html").read_text()

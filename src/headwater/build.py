@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,13 @@ from headwater import __version__
 from headwater.assets import plan_media, plan_static
 from headwater.config import BuildOptions
 from headwater.errors import ConfigError, ContentError
-from headwater.manifest import Fingerprinter, digest_files, load_manifest, save_manifest
+from headwater.manifest import (
+    Fingerprinter,
+    digest_files,
+    load_manifest,
+    save_manifest,
+    signature_of,
+)
 from headwater.model import Content, Snapshot
 from headwater.parallel import run_sharded
 from headwater.schema import check_snapshot, load_model
@@ -70,13 +77,31 @@ def build(options: BuildOptions) -> BuildReport:
     bytes changed are written (see manifest.py and writer.py); `options.full` renders everything.
     """
     started = time.perf_counter()
+    project, out_dir = options.project, options.out_dir
+    manifest_file = project.cache_dir / f"manifest-{out_dir.name}.json"
+    manifest = load_manifest(manifest_file)
+    inputs = _input_signature(options)
+    stamp = manifest.stamp(out_dir)
+    if inputs and stamp and stamp[0] == inputs and manifest.outputs(out_dir) is not None:
+        # Not a byte of the local inputs moved since this folder was built from them.
+        files = len(manifest.outputs(out_dir) or {})
+        report = WriteReport(written=0, unchanged=files, removed=0)
+        elapsed = time.perf_counter() - started
+        return BuildReport(
+            f"local content in {project.content_dir.name}/",
+            int(stamp[1]),
+            0,
+            files,
+            report,
+            elapsed,
+            out_dir,
+        )
     content, site, description = check_content(options)
     log.info(
         "read, checked and planned %d routes in %.2f s",
         len(site.routes),
         time.perf_counter() - started,
     )
-    project, out_dir = options.project, options.out_dir
     static_urls, static_files = plan_static(project.static_dir)
     copies: dict[str, Path] = {**static_files, **plan_media(content.assets.values())}
 
@@ -107,10 +132,11 @@ def build(options: BuildOptions) -> BuildReport:
     pages = sum(1 for r in site.routes if r.is_html)
 
     log.info("fingerprinted at %.2f s", time.perf_counter() - started)
-    manifest_file = project.cache_dir / f"manifest-{out_dir.name}.json"
-    manifest = load_manifest(manifest_file)
     live = None if options.full else manifest.outputs(out_dir)
     if live == keys:
+        if inputs:
+            manifest.record_stamp(out_dir, [inputs, pages])
+            save_manifest(manifest_file, manifest, keep=[out_dir, spare_folder(out_dir)])
         report = WriteReport(written=0, unchanged=len(keys), removed=0)
         elapsed = time.perf_counter() - started
         return BuildReport(description, pages, 0, len(keys), report, elapsed, out_dir)
@@ -152,10 +178,22 @@ def build(options: BuildOptions) -> BuildReport:
     else:
         manifest.record(publisher.spare, dict(keys))
     manifest.record(out_dir, dict(keys))
+    if inputs:
+        manifest.record_stamp(out_dir, [inputs, pages])
     save_manifest(manifest_file, manifest, keep=[out_dir, publisher.spare])
     report = WriteReport(written=written, unchanged=len(keys) - written, removed=removed)
     elapsed = time.perf_counter() - started
     return BuildReport(description, pages, len(stale), len(keys), report, elapsed, out_dir)
+
+
+def _input_signature(options: BuildOptions) -> str | None:
+    """For the local source: a signature of every input file, and of the options."""
+    if options.source != "local" or options.full:
+        return None
+    project = options.project
+    extra = repr((__version__, options.base_url, options.preview, str(project.root)))
+    folders = [project.content_dir, project.templates_dir, project.static_dir, project.schema_dir]
+    return signature_of(folders, extra)
 
 
 def route_key(fingerprint: Fingerprinter, settings_key: str, route: Route) -> str:
@@ -192,7 +230,14 @@ def _render(
     compile_templates(env, (r.template for r in routes))  # once, before any worker starts
 
     def work(shard: Sequence[Route]) -> list[bool]:
-        return [publisher.put(output_path(r.url), render_route(env, site, r)) for r in shard]
+        # One writer thread per process: file-system calls (slow on virtual disks) overlap
+        # with rendering, which holds the GIL while the writer waits in the kernel.
+        with ThreadPoolExecutor(max_workers=1) as writer:
+            pending = [
+                writer.submit(publisher.put, output_path(r.url), render_route(env, site, r))
+                for r in shard
+            ]
+            return [future.result() for future in pending]
 
     workers = 0 if len(routes) < PARALLEL_FROM else None
     return run_sharded(work, list(routes), workers=workers)

@@ -14,6 +14,10 @@ DEFAULT_BASE_URL = "http://localhost:8000"
 
 SOURCES = ("auto", "local", "contentful")
 
+RACY_NS = 2_000_000_000
+"""File timestamps are coarse (a few ms): a file changed this recently (ns) could change again
+within the same tick unseen, so its size and timestamps are not trusted to mean "unchanged"."""
+
 
 @dataclass(frozen=True)
 class Project:

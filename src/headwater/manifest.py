@@ -15,12 +15,14 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from headwater import __version__
+from headwater.config import RACY_NS
 from headwater.model import Asset, Entry
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,12 @@ class Manifest:
     """For each output folder (by device and inode): output path → fingerprint of its inputs."""
 
     folders: dict[FolderId, dict[str, str]] = field(default_factory=dict)
+    stamps: dict[FolderId, list[Any]] = field(default_factory=dict)
+    """Per folder: the signature of the inputs it was built from, and its page count."""
+
+    def stamp(self, folder: Path) -> list[Any] | None:
+        ident = folder_id(folder)
+        return self.stamps.get(ident) if ident else None
 
     def outputs(self, folder: Path) -> dict[str, str] | None:
         """What folder is known to hold, or None when it is unknown."""
@@ -46,10 +54,16 @@ class Manifest:
         ident = folder_id(folder)
         if ident is None:
             return
+        self.stamps.pop(ident, None)
         if outputs is None:
             self.folders.pop(ident, None)
         else:
             self.folders[ident] = outputs
+
+    def record_stamp(self, folder: Path, stamp: list[Any]) -> None:
+        ident = folder_id(folder)
+        if ident is not None:
+            self.stamps[ident] = stamp
 
 
 def folder_id(path: Path) -> FolderId | None:
@@ -68,14 +82,19 @@ def load_manifest(path: Path) -> Manifest:
             return Manifest()
         folders: dict[FolderId, dict[str, str]] = {}
         for key, outputs in data["folders"].items():
-            dev, ino = (int(n) for n in key.split(":"))
-            folders[(dev, ino)] = {str(k): str(v) for k, v in outputs.items()}
+            folders[_folder_key(key)] = {str(k): str(v) for k, v in outputs.items()}
+        stamps = {_folder_key(k): list(v) for k, v in data.get("stamps", {}).items()}
     except FileNotFoundError:
         return Manifest()
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("ignoring the build manifest %s (%s): building everything", path, exc)
         return Manifest()
-    return Manifest(folders)
+    return Manifest(folders, stamps)
+
+
+def _folder_key(text: str) -> FolderId:
+    dev, ino = (int(n) for n in text.split(":"))
+    return (dev, ino)
 
 
 def save_manifest(path: Path, manifest: Manifest, keep: Iterable[Path]) -> None:
@@ -89,11 +108,37 @@ def save_manifest(path: Path, manifest: Manifest, keep: Iterable[Path]) -> None:
             for (dev, ino), outputs in sorted(manifest.folders.items())
             if (dev, ino) in wanted
         },
+        "stamps": {
+            f"{dev}:{ino}": stamp
+            for (dev, ino), stamp in sorted(manifest.stamps.items())
+            if (dev, ino) in wanted
+        },
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}")
     temporary.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
     os.replace(temporary, path)
+
+
+def signature_of(folders: Iterable[Path], extra: str) -> str | None:
+    """A hash of every file's name, size, timestamps and inode below folders: any edit, touch,
+    rename or replacement changes it (the kernel moves ctime on every write). None when a file
+    changed so recently that a second change in the same clock tick could go unnoticed."""
+    h = hashlib.blake2b(extra.encode(), digest_size=16)
+    newest = 0
+    for folder in folders:
+        for root, dirs, files in os.walk(folder):
+            dirs.sort()
+            for name in sorted(files):
+                path = os.path.join(root, name)
+                st = os.stat(path)
+                newest = max(newest, st.st_ctime_ns, st.st_mtime_ns)
+                h.update(
+                    f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n".encode()
+                )
+    if newest >= time.time_ns() - RACY_NS:
+        return None
+    return h.hexdigest()
 
 
 def digest_files(paths: Iterable[Path], root: Path) -> str:

@@ -9,12 +9,14 @@ import os
 import pickle
 import re
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
 import frontmatter
 import yaml
 
+from headwater.config import RACY_NS
 from headwater.model import ASSET, Asset, Entry, Link, Problem, Snapshot
 
 log = logging.getLogger(__name__)
@@ -23,15 +25,15 @@ SETTINGS_FILE = "siteSettings.yml"
 SETTINGS_TYPE = "siteSettings"
 
 
-ParseCache = dict[str, tuple[bytes, dict[str, Any], str]]
-CACHE_FORMAT = 1
+ParseCache = dict[str, tuple[tuple[int, int, int, int], bytes, dict[str, Any], str]]
+CACHE_FORMAT = 2
 
 
 def load_snapshot(content_dir: Path, cache_file: Path | None = None) -> Snapshot:
     """Read every entry file and the images they name; collect problems instead of raising.
 
-    With cache_file, parsed front matter is kept by each file's content hash, so an unchanged
-    file is read and hashed but not parsed again.
+    With cache_file, parsed files are kept: a file whose size, timestamps and inode are
+    unchanged is not read again, and one whose content hash is unchanged is not parsed again.
     """
     snapshot = Snapshot(description=f"local content in {content_dir.name}/")
     if not content_dir.is_dir():
@@ -61,18 +63,28 @@ class _Reader:
         self.cache = cache
         self.used: ParseCache = {}
         self.files: dict[str, Path | None] = {}
+        self.started = time.time_ns()
 
     def read_entry(self, path: Path, content_type: str) -> None:
         origin = path.relative_to(self.content_dir.parent).as_posix()
         problems = self.snapshot.problems
         try:
-            raw = path.read_bytes()
-            digest = hashlib.blake2b(raw, digest_size=16).digest()
+            stat = path.stat()
+            # Like git's index: size, both timestamps and inode all unchanged means the same
+            # bytes (ctime moves on every write, whatever a tool does to mtime); otherwise the
+            # content hash decides whether the parse can be reused.
+            signature = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
             cached = self.cache.get(origin)
-            if cached and cached[0] == digest:
-                metadata, body = cached[1], cached[2]
+            racy = max(stat.st_ctime_ns, stat.st_mtime_ns) >= self.started - RACY_NS
+            if cached and cached[0] == signature and not racy:
+                _, digest, metadata, body = cached
             else:
-                metadata, body = _parse(raw.decode("utf-8"), path.suffix)
+                raw = path.read_bytes()
+                digest = hashlib.blake2b(raw, digest_size=16).digest()
+                if cached and cached[1] == digest:
+                    metadata, body = cached[2], cached[3]
+                else:
+                    metadata, body = _parse(raw.decode("utf-8"), path.suffix)
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(Problem(origin, "", "readable", f"cannot read the file: {exc}"))
             return
@@ -88,7 +100,7 @@ class _Reader:
                 )
             )
             return
-        self.used[origin] = (digest, metadata, body)
+        self.used[origin] = (signature, digest, metadata, body)
         fields = {str(k): self.convert(origin, str(k), v) for k, v in metadata.items()}
         if body.strip():
             fields["body"] = body.strip() + "\n"
