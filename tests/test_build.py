@@ -178,3 +178,23 @@ def test_sample_site_builds_and_shows_every_seed_paragraph(tmp_path: Path) -> No
     assert (tmp_path / "public" / "robots.txt").read_text() == (
         "User-agent: *\nAllow: /\n\nSitemap: https://example.test/sitemap.xml\n"
     )
+
+
+def test_long_lists_are_paginated_and_author_pages_show_the_newest(project: Path) -> None:
+    for n in range(12):
+        write(
+            project,
+            f"article/extra-{n}.md",
+            f"---\ntitle: Extra {n}\nsummary: Extra article {n}.\nauthor: dr-test\n"
+            f"publishDate: 2025-01-{n + 1:02d}\ntopics: [testing]\n---\n\nText {n}.\n",
+        )
+    assert build(project).exit_code == 0
+    public = project / "public"
+    first = (public / "topics" / "testing" / "index.html").read_text()
+    second = (public / "topics" / "testing" / "page" / "2" / "index.html").read_text()
+    assert first.count('class="card"') == 10 and second.count('class="card"') == 3
+    assert 'href="/topics/testing/page/2/"' in first
+    assert "(page 2 of 2)" in second
+    assert (public / "blog" / "page" / "2" / "index.html").is_file()
+    author = (public / "authors" / "dr-test" / "index.html").read_text()
+    assert "The newest 10 of 13 articles." in author

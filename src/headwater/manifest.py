@@ -206,20 +206,23 @@ class Fingerprinter:
         return value
 
     def _canonical(self, value: Any) -> str:
-        if isinstance(value, Entry):
+        kind = type(value)
+        if kind is Entry:
             return "E" + self.deep(value)
-        if isinstance(value, Asset):
-            return "A" + json.dumps(_asset_parts(value))
-        if isinstance(value, dict):
+        if kind is str or kind is int or kind is bool or value is None:
+            return repr(value)
+        if kind is list or kind is tuple:
+            return "[" + ",".join([self._canonical(v) for v in value]) + "]"
+        if kind is dict:
             items = sorted(value.items())
-            return "{" + ",".join(f"{k}:{self._canonical(v)}" for k, v in items) + "}"
-        if isinstance(value, list | tuple):
-            return "[" + ",".join(self._canonical(v) for v in value) + "]"
+            return "{" + ",".join([f"{k}:{self._canonical(v)}" for k, v in items]) + "}"
+        if kind is Asset:
+            return "A" + json.dumps(_asset_parts(value))
+        if kind is dt.date:
+            return str(value.isoformat())
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-            return type(value).__name__ + self._canonical(fields)
-        if isinstance(value, dt.date):
-            return value.isoformat()
+            return kind.__name__ + self._canonical(fields)
         return repr(value)
 
 

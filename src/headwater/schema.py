@@ -18,7 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from headwater.errors import ConfigError
-from headwater.model import ASSET, ENTRY, Asset, Content, Entry, Link, Problem, Snapshot
+from headwater.model import (
+    ASSET,
+    ENTRY,
+    RESERVED_FIELD_IDS,
+    Asset,
+    Content,
+    Entry,
+    Link,
+    Problem,
+    Snapshot,
+)
 
 SETTINGS_TYPE = "siteSettings"
 SYMBOL_MAX = 256
@@ -63,6 +73,9 @@ def load_model(schema_dir: Path) -> ContentModel:
                 raise KeyError("fields")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"{path}: not a Contentful content type ({exc})") from exc
+        clashes = RESERVED_FIELD_IDS & {f["id"] for f in fields}
+        if clashes:
+            raise ConfigError(f"{path}: field ids {', '.join(sorted(clashes))} are reserved")
         types[type_id] = data
     if not types:
         raise ConfigError(f"no content types found in {schema_dir}")
@@ -370,33 +383,41 @@ def _resolve_links(
         slug = entry.fields.get("slug")
         if isinstance(slug, str):
             by_slug[slug].append(entry)
+    link_fields = {type_id: _link_fields(model, type_id) for type_id in model.types}
     for entry in entries:
-        for spec in model.fields(entry.content_type):
-            name = spec["id"]
-            value = entry.fields[name]
-            is_list = isinstance(value, list)
-            item_spec = spec.get("items", {}) if is_list else spec
-            if item_spec.get("type") != "Link":
+        fields = entry.fields
+        for name, is_array, allowed, groups in link_fields[entry.content_type]:
+            value = fields[name]
+            if not is_array:
+                fields[name] = (
+                    _resolve(entry, name, value, allowed, groups, by_id, by_slug, assets, problems)
+                    if isinstance(value, Link)
+                    else None
+                )
                 continue
-            allowed = _link_rule(item_spec, "linkContentType")
-            groups = _link_rule(item_spec, "linkMimetypeGroup")
             resolved = [
                 _resolve(
-                    entry,
-                    name if not is_list else f"{name}[{i}]",
-                    link,
-                    allowed,
-                    groups,
-                    by_id,
-                    by_slug,
-                    assets,
-                    problems,
+                    entry, f"{name}[{i}]", link, allowed, groups, by_id, by_slug, assets, problems
                 )
-                for i, link in enumerate(value if is_list else [value])
+                for i, link in enumerate(value)
                 if isinstance(link, Link)
             ]
-            kept = [r for r in resolved if r is not None]
-            entry.fields[name] = kept if is_list else (kept[0] if kept else None)
+            fields[name] = [r for r in resolved if r is not None]
+        entry.expose()
+
+
+def _link_fields(
+    model: ContentModel, type_id: str
+) -> list[tuple[str, bool, list[str] | None, list[str] | None]]:
+    """A type's link fields: name, whether an array, allowed entry types, allowed MIME groups."""
+    found = []
+    for spec in model.fields(type_id):
+        is_array = spec["type"] == "Array"
+        item = spec.get("items", {}) if is_array else spec
+        if item.get("type") == "Link":
+            allowed = _link_rule(item, "linkContentType")
+            found.append((spec["id"], is_array, allowed, _link_rule(item, "linkMimetypeGroup")))
+    return found
 
 
 def _in_group(group: str, mime: str) -> bool:

@@ -18,6 +18,8 @@ WINDOW = 2
 """Pages listed either side of the current one in the blog's page links."""
 FEED_SIZE = 20
 HOME_ARTICLES = 3
+AUTHOR_LIST = 10
+"""An author's page shows their newest articles, written and reviewed, this many of each."""
 RELATED_MAX = 3
 
 
@@ -34,10 +36,10 @@ class Pagination:
 
     number: int
     total: int
+    base: str = "/blog/"
 
-    @staticmethod
-    def url(number: int) -> str:
-        return "/blog/" if number == 1 else f"/blog/page/{number}/"
+    def url(self, number: int) -> str:
+        return self.base if number == 1 else f"{self.base}page/{number}/"
 
     @property
     def urls(self) -> tuple[str, ...]:
@@ -183,16 +185,7 @@ def plan_site(
     routes += [_article_route(a, by_topic, settings) for a in articles]
     routes += _blog_routes(articles, settings, newest)
     for topic in topics:
-        listed = by_topic[id(topic)]
-        routes.append(
-            _entry_route(
-                topic,
-                "topic.html",
-                settings,
-                context={"topic": topic, "articles": listed},
-                lastmod=_newest(listed),
-            )
-        )
+        routes += _topic_routes(topic, by_topic[id(topic)], settings)
     for author in authors:
         authored, reviewed = by_author[id(author)], by_reviewer[id(author)]
         routes.append(
@@ -201,8 +194,14 @@ def plan_site(
                 "author.html",
                 settings,
                 og_type="profile",
-                context={"author": author, "articles": authored, "reviewed": reviewed},
-                lastmod=_newest(authored + reviewed),
+                context={
+                    "author": author,
+                    "articles": authored[:AUTHOR_LIST],
+                    "reviewed": reviewed[:AUTHOR_LIST],
+                    "articles_total": len(authored),
+                    "reviewed_total": len(reviewed),
+                },
+                lastmod=_newest(authored[:AUTHOR_LIST] + reviewed[:AUTHOR_LIST]),
             )
         )
     routes += [_entry_route(p, "page.html", settings, context={"entry": p}) for p in pages]
@@ -307,22 +306,52 @@ def _related(article: Entry, by_topic: dict[int, list[Entry]]) -> list[Entry]:
 
 
 def _blog_routes(articles: list[Entry], settings: Entry, newest: dt.date) -> list[Route]:
-    chunks = [articles[i : i + PAGE_SIZE] for i in range(0, len(articles), PAGE_SIZE)] or [[]]
     routes = []
-    for number, chunk in enumerate(chunks, start=1):
-        suffix = "" if number == 1 else f" (page {number} of {len(chunks)})"
+    for chunk, pagination in _paginate(articles, "/blog/"):
+        suffix = _page_suffix(pagination)
         routes.append(
             Route(
-                url=Pagination.url(number),
+                url=pagination.url(pagination.number),
                 template="blog.html",
                 title=f"Blog{suffix} | {settings.siteName}",
                 heading=f"Blog{suffix}",
                 description=f"Articles from {settings.siteName}{suffix}.",
-                context={"articles": chunk, "pagination": Pagination(number, len(chunks))},
+                context={"articles": chunk, "pagination": pagination},
                 lastmod=_newest(chunk) or newest,
             )
         )
     return routes
+
+
+def _topic_routes(topic: Entry, listed: list[Entry], settings: Entry) -> list[Route]:
+    """A topic's page, and further pages when it has more articles than one page shows."""
+    routes = []
+    for chunk, pagination in _paginate(listed, str(topic.url)):
+        route = _entry_route(
+            topic,
+            "topic.html",
+            settings,
+            context={"topic": topic, "articles": chunk, "pagination": pagination},
+            lastmod=_newest(chunk),
+        )
+        if pagination.number > 1:
+            suffix = _page_suffix(pagination)
+            route.url = pagination.url(pagination.number)
+            route.title = f"{topic.label}{suffix} | {settings.siteName}"
+            route.heading = f"{topic.label}{suffix}"
+        routes.append(route)
+    return routes
+
+
+def _paginate(articles: list[Entry], base: str) -> list[tuple[list[Entry], Pagination]]:
+    chunks = [articles[i : i + PAGE_SIZE] for i in range(0, len(articles), PAGE_SIZE)] or [[]]
+    return [(chunk, Pagination(n, len(chunks), base)) for n, chunk in enumerate(chunks, start=1)]
+
+
+def _page_suffix(pagination: Pagination) -> str:
+    if pagination.number == 1:
+        return ""
+    return f" (page {pagination.number} of {pagination.total})"
 
 
 def _newest(articles: list[Entry]) -> dt.date | None:
