@@ -50,8 +50,8 @@ clean:
 
 ## bench: time cold, no-op and incremental builds of 1,000 and 10,000 synthetic articles
 bench: $(VENV)/.installed
-	$(BIN)/python scripts/bench.py --sizes 1000,10000
+	$(BIN)/python scripts/bench.py --sizes 1000,10000 --runs 3
 
 ## bench-compare: the same, beside cold builds by Eleventy, Pelican and Hugo (installed into .cache/bench)
 bench-compare: $(VENV)/.installed
-	$(BIN)/python scripts/bench.py --sizes 1000,10000 --compare
+	$(BIN)/python scripts/bench.py --sizes 1000,10000 --runs 3 --compare
