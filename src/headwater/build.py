@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,7 @@ from pathlib import Path
 from headwater import __version__
 from headwater.assets import plan_media, plan_static
 from headwater.config import BuildOptions
-from headwater.errors import ConfigError, ContentError
+from headwater.errors import ContentError
 from headwater.manifest import (
     Fingerprinter,
     digest_files,
@@ -22,7 +23,7 @@ from headwater.manifest import (
 )
 from headwater.model import Content, Snapshot
 from headwater.parallel import run_sharded
-from headwater.schema import check_snapshot, load_model
+from headwater.schema import ContentModel, check_snapshot, load_model
 from headwater.site import Route, Site, output_path, plan_site
 from headwater.sources.local import load_snapshot
 from headwater.writer import Publisher, WriteReport, list_files, spare_folder
@@ -46,19 +47,29 @@ class BuildReport:
     out_dir: Path
 
 
-def load_source(options: BuildOptions) -> Snapshot:
+def load_source(options: BuildOptions, model: ContentModel) -> Snapshot:
+    project = options.project
     if options.source == "local":
-        cache = None if options.full else options.project.cache_dir / "local-snapshot.pickle"
-        return load_snapshot(options.project.content_dir, cache_file=cache)
-    raise ConfigError(
-        f"the {options.source!r} source is not available in this version; use --source local"
+        cache = None if options.full else project.cache_dir / "local-snapshot.pickle"
+        return load_snapshot(project.content_dir, cache_file=cache)
+    # Imported here: only Contentful builds need requests and the sync machinery.
+    from headwater.sources.contentful import ContentfulSettings, load_contentful
+
+    settings = ContentfulSettings.from_env(os.environ, preview=options.preview)
+    return load_contentful(
+        settings,
+        cache_dir=project.cache_dir,
+        model_types=set(model.types),
+        preview=options.preview,
+        full=options.full,
+        model_digest=digest_files(list(project.schema_dir.glob("*.json")), project.root),
     )
 
 
 def check_content(options: BuildOptions) -> tuple[Content, Site, str]:
     """Load and validate everything; raise ContentError with every problem found."""
     model = load_model(options.project.schema_dir)
-    snapshot = load_source(options)
+    snapshot = load_source(options, model)
     log.info("reading %s", snapshot.description)
     content, problems = check_snapshot(snapshot, model)
     if content is None or problems:

@@ -79,6 +79,7 @@ class MarkdownRenderer:
         )
         self._cache: dict[tuple[str, bool], Body] = {}
         self._words: dict[str, int] = {}
+        self._html_cache: dict[tuple[str, bool], Body] = {}
 
     def render(self, text: str) -> Body:
         """Render a whole document: headings get ids, h1 becomes h2 (the page owns the h1)."""
@@ -87,6 +88,16 @@ class MarkdownRenderer:
     def render_inline(self, text: str) -> str:
         """Render one line of inline Markdown, without a wrapping paragraph."""
         return self._render(text, inline=True).html
+
+    def render_html(self, raw: str, words: int) -> Body:
+        """Finish HTML made elsewhere (a RichText document) exactly like rendered Markdown."""
+        key = (raw, False)
+        cached = self._html_cache.get(key)
+        if cached is None:
+            toc: list[Heading] = []
+            html = self.sanitise(_anchor_headings(raw, toc))
+            cached = self._html_cache[key] = Body(html=html, toc=tuple(toc), words=words)
+        return cached
 
     def words(self, text: str) -> int:
         count = self._words.get(text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,8 +12,9 @@ import jinja2
 from markupsafe import Markup
 
 from headwater.errors import ConfigError
-from headwater.markup import WORDS_PER_MINUTE, Heading, MarkdownRenderer
+from headwater.markup import WORDS_PER_MINUTE, Body, Heading, MarkdownRenderer
 from headwater.model import Asset, Entry
+from headwater.richtext import render_richtext, richtext_words
 from headwater.site import Route, Site, jsonld_text, output_path, page_jsonld
 
 MONTHS = ("January", "February", "March", "April", "May", "June") + (
@@ -79,9 +80,15 @@ def make_environment(
         except KeyError:
             raise jinja2.TemplateRuntimeError(f"static/{name} does not exist") from None
 
+    richtext = _RichText(env, site, markdown)
+
     def body(entry: Entry) -> _LazyBody:
-        text = entry.fields.get("body")
-        return _LazyBody(markdown, text if isinstance(text, str) else "")
+        value = entry.fields.get("body")
+        if isinstance(value, dict):
+            document = value
+            return _LazyBody(lambda: richtext.body(document), lambda: richtext_words(document))
+        text = value if isinstance(value, str) else ""
+        return _LazyBody(lambda: markdown.render(text), lambda: markdown.words(text))
 
     def render_markdown(text: str | None) -> Markup:
         return Markup(markdown.render(text).html) if text else Markup("")
@@ -117,25 +124,66 @@ def make_environment(
 class _LazyBody:
     """What `body(entry)` gives templates: the HTML is rendered only when a template asks."""
 
-    def __init__(self, markdown: MarkdownRenderer, text: str) -> None:
-        self._markdown = markdown
-        self._text = text
+    def __init__(self, render: Callable[[], Body], words: Callable[[], int]) -> None:
+        self._render = render
+        self._words = words
 
     @property
     def html(self) -> Markup:
-        return Markup(self._markdown.render(self._text).html) if self._text else Markup("")
+        return Markup(self._render().html)
 
     @property
     def toc(self) -> tuple[Heading, ...]:
-        return self._markdown.render(self._text).toc if self._text else ()
+        return self._render().toc
 
     @property
     def words(self) -> int:
-        return self._markdown.words(self._text)
+        return self._words()
 
     @property
     def reading_minutes(self) -> int:
         return max(1, round(self.words / WORDS_PER_MINUTE))
+
+
+class _RichText:
+    """Renders Contentful RichText bodies: links resolve to the site's pages, embedded entries
+    render through `partials/embedded/<content type>.html`, embedded assets as figures."""
+
+    def __init__(self, env: jinja2.Environment, site: Site, markdown: MarkdownRenderer) -> None:
+        self.env = env
+        self.markdown = markdown
+        self.entries = {e.id: e for e in site.content.entries}
+        self.assets = site.content.assets
+
+    def body(self, document: dict[str, Any]) -> Body:
+        raw = render_richtext(
+            document, link_entry=self.link_entry, link_asset=self.link_asset, embed=self.embed
+        )
+        return self.markdown.render_html(raw, richtext_words(document))
+
+    def _target_id(self, target: Mapping[str, Any]) -> str:
+        return str(target.get("sys", {}).get("id", ""))
+
+    def link_entry(self, target: Mapping[str, Any]) -> str | None:
+        entry = self.entries.get(self._target_id(target))
+        return entry.url if entry is not None else None
+
+    def link_asset(self, target: Mapping[str, Any]) -> str | None:
+        asset = self.assets.get(self._target_id(target))
+        return asset.url if asset is not None else None
+
+    def embed(self, kind: str, target: Mapping[str, Any]) -> str:
+        if kind == "embedded-asset-block":
+            asset = self.assets.get(self._target_id(target))
+            if asset is None:
+                return ""
+            return str(self.env.get_template("partials/embedded/asset.html").render(asset=asset))
+        entry = self.entries.get(self._target_id(target))
+        if entry is None:
+            return ""
+        names = [f"partials/embedded/{entry.content_type}.html", "partials/embedded/entry.html"]
+        template = self.env.select_template(names)
+        return str(template.render(entry=entry, inline=kind.endswith("inline")))
 
 
 def compile_templates(env: jinja2.Environment, names: Iterable[str]) -> None:

@@ -1,0 +1,68 @@
+"""End to end: `headwater build` in a subprocess against a local Delivery API server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from contentful_server import DELIVERY_TOKEN, ContentfulServer, FakeSpace
+from support import REPO, make_project
+
+FIXTURES = REPO / "tests" / "fixtures" / "contentful"
+
+
+def run_build(project: Path, server: ContentfulServer) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONTENTFUL_", "URL"))}
+    env.update(
+        CONTENTFUL_SPACE_ID=server.space.space_id,
+        CONTENTFUL_ENVIRONMENT=server.space.environment,
+        CONTENTFUL_DELIVERY_TOKEN=DELIVERY_TOKEN,
+        CONTENTFUL_HOST=server.url,
+    )
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "headwater",
+            "--project",
+            str(project),
+            "build",
+            "--base-url",
+            "https://example.test",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_build_from_a_delivery_api_shows_the_served_entries(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "site")
+    with ContentfulServer(FakeSpace.from_fixtures(FIXTURES)) as server:
+        result = run_build(project, server)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "from Contentful space" in result.stdout
+        assert DELIVERY_TOKEN not in result.stdout + result.stderr
+        public = project / "public"
+        article = (public / "blog" / "first-article" / "index.html").read_text()
+        assert "The First Article" in article
+        assert (public / "blog" / "second-article" / "index.html").is_file() or any(
+            "A Second Article" in p.read_text() for p in (public / "blog").rglob("index.html")
+        )
+        assert "<h2 id=" in article  # the RichText body rendered, headings anchored
+        syncs = len(server.paths("/sync"))
+
+        # A second build asks only for the delta: one sync request.
+        again = run_build(project, server)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert len(server.paths("/sync")) == syncs + 1
+    for path in (project / ".cache").rglob("*"):
+        if path.is_file():
+            assert DELIVERY_TOKEN.encode() not in path.read_bytes(), path
+    for path in public.rglob("*"):
+        if path.is_file():
+            assert DELIVERY_TOKEN.encode() not in path.read_bytes(), path
