@@ -66,3 +66,38 @@ def test_build_from_a_delivery_api_shows_the_served_entries(tmp_path: Path) -> N
     for path in public.rglob("*"):
         if path.is_file():
             assert DELIVERY_TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_pull_reports_changes_and_a_deleted_article_leaves_the_site(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "site")
+    with ContentfulServer(FakeSpace.from_fixtures(FIXTURES)) as server:
+        assert run_build(project, server).returncode == 0
+        public = project / "public"
+        assert (public / "blog" / "second-article" / "index.html").is_file()
+        assert "/blog/second-article/" in (public / "feed.xml").read_text()
+
+        server.space.delete("Entry", "4ZxCvBnM2qWeRtYuIoPlKj")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONTENTFUL_")}
+        env.update(
+            CONTENTFUL_SPACE_ID=server.space.space_id,
+            CONTENTFUL_ENVIRONMENT=server.space.environment,
+            CONTENTFUL_DELIVERY_TOKEN=DELIVERY_TOKEN,
+            CONTENTFUL_HOST=server.url,
+        )
+        pulled = subprocess.run(
+            [sys.executable, "-m", "headwater", "--project", str(project), "pull"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert pulled.returncode == 0, pulled.stderr
+        assert "1 deleted" in pulled.stdout and "A Second Article" in pulled.stdout
+
+        result = run_build(project, server)
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert not (public / "blog" / "second-article").exists()
+    assert "/blog/second-article/" not in (public / "blog" / "index.html").read_text()
+    assert "/blog/second-article/" not in (public / "feed.xml").read_text()
+    assert (public / "blog" / "first-article" / "index.html").is_file()

@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from headwater import __version__
 from headwater.assets import plan_media, plan_static
-from headwater.config import BuildOptions
+from headwater.config import BuildOptions, Project
 from headwater.errors import ContentError
 from headwater.manifest import (
     Fingerprinter,
@@ -27,6 +28,9 @@ from headwater.schema import ContentModel, check_snapshot, load_model
 from headwater.site import Route, Site, output_path, plan_site
 from headwater.sources.local import load_snapshot
 from headwater.writer import Publisher, WriteReport, list_files, spare_folder
+
+if TYPE_CHECKING:
+    from headwater.sources.contentful import PullReport
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,19 @@ def load_source(options: BuildOptions, model: ContentModel) -> Snapshot:
         model_types=set(model.types),
         preview=options.preview,
         full=options.full,
+        model_digest=digest_files(list(project.schema_dir.glob("*.json")), project.root),
+    )
+
+
+def pull(project: Project, env: Mapping[str, str]) -> PullReport:
+    """Sync the Contentful space into the store; what `headwater pull` reports."""
+    from headwater.sources.contentful import ContentfulSettings, pull_contentful
+
+    model = load_model(project.schema_dir)
+    return pull_contentful(
+        ContentfulSettings.from_env(env),
+        cache_dir=project.cache_dir,
+        model_types=set(model.types),
         model_digest=digest_files(list(project.schema_dir.glob("*.json")), project.root),
     )
 

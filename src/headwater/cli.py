@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -10,8 +11,8 @@ import click
 from rich.console import Console
 from rich.logging import RichHandler
 
-from headwater.build import build, check_content
-from headwater.config import SOURCES, make_options
+from headwater.build import build, check_content, pull
+from headwater.config import SOURCES, Project, make_options
 from headwater.errors import ContentError, HeadwaterError
 
 out = Console(highlight=False)
@@ -68,12 +69,17 @@ def _build(
     base_url: str | None,
     full: bool,
 ) -> None:
+    # Netlify's deploy previews show drafts when a preview token is there to fetch them; their
+    # publish folder is public/, so only an explicit --preview defaults to public-preview.
+    netlify_preview = os.environ.get("CONTEXT") == "deploy-preview" and bool(
+        os.environ.get("CONTENTFUL_PREVIEW_TOKEN")
+    )
     options = make_options(
         root=project,
         out=out_name or ("public-preview" if preview else "public"),
         base_url=base_url,
         source=source,
-        preview=preview,
+        preview=preview or netlify_preview,
         full=full,
     )
     report = build(options)
@@ -91,6 +97,27 @@ def _build(
         f"→ {where}/ ({report.files} files: {change}; {report.rendered} pages rendered)",
         soft_wrap=True,
     )
+
+
+@main.command("pull")
+@click.pass_obj
+def pull_command(project: Path) -> None:
+    """Sync the Contentful space into the local store and print what changed."""
+
+    def run() -> None:
+        report = pull(Project(project.resolve()), os.environ)
+        kind = "initial sync" if report.initial else "delta sync"
+        out.print(
+            f"{report.description} ({kind}, {report.requests} requests): "
+            f"{len(report.created)} created, {len(report.updated)} updated, "
+            f"{len(report.deleted)} deleted",
+            soft_wrap=True,
+        )
+        for sign, labels in (("+", report.created), ("~", report.updated), ("-", report.deleted)):
+            for label in labels:
+                out.print(f"  {sign} {label}", markup=False, soft_wrap=True)
+
+    _run(run)
 
 
 @main.command("validate")
