@@ -54,6 +54,12 @@ def test_build_from_a_delivery_api_shows_the_served_entries(tmp_path: Path) -> N
             "A Second Article" in p.read_text() for p in (public / "blog").rglob("index.html")
         )
         assert "<h2 id=" in article  # the RichText body rendered, headings anchored
+        # The hero image through the Images API: modern formats, a few widths, real size.
+        hero = article.split("<picture>", 1)[1].split("</picture>", 1)[0]
+        base = "https://images.ctfassets.net/q8nk2xw4r1ta/0AsDfGhJkLqWeRtYuIoPzX/"
+        assert f'type="image/avif" srcset="{base}' in hero and "fm=avif" in hero
+        assert 'type="image/webp"' in hero and "w=480&amp;fm=webp 480w" in hero
+        assert 'width="1200" height="800"' in hero and "w=1200 1200w" in hero
         syncs = len(server.paths("/sync"))
 
         # A second build asks only for the delta: one sync request.

@@ -110,6 +110,9 @@ def make_environment(
         return found
 
     env.globals.update(
+        image_widths=image_widths,
+        image_url=image_url,
+        srcset=srcset,
         memo=memo,
         asset_url=asset_url,
         body=body,
@@ -184,6 +187,31 @@ class _RichText:
         names = [f"partials/embedded/{entry.content_type}.html", "partials/embedded/entry.html"]
         template = self.env.select_template(names)
         return str(template.render(entry=entry, inline=kind.endswith("inline")))
+
+
+IMAGE_WIDTHS = (480, 800, 1200, 1600, 2400)
+IMAGES_API_MAX = 4000
+IMAGES_API_HOSTS = ("https://images.ctfassets.net/", "https://images.eu.ctfassets.net/")
+
+
+def image_widths(asset: Asset) -> tuple[int, ...]:
+    """The widths to offer for an image the Images API can resize; () for any other image."""
+    if not asset.url.startswith(IMAGES_API_HOSTS) or not asset.mime.startswith("image/"):
+        return ()
+    if asset.mime == "image/svg+xml":
+        return ()
+    largest = min(asset.width or IMAGE_WIDTHS[-1], IMAGES_API_MAX)
+    widths = tuple(w for w in IMAGE_WIDTHS if w < largest) + (largest,)
+    return widths
+
+
+def image_url(asset: Asset, width: int, format: str | None = None) -> str:
+    query = f"w={width}" + (f"&fm={format}" if format else "")
+    return f"{asset.url}?{query}"
+
+
+def srcset(asset: Asset, format: str | None = None) -> str:
+    return ", ".join(f"{image_url(asset, w, format)} {w}w" for w in image_widths(asset))
 
 
 def compile_templates(env: jinja2.Environment, names: Iterable[str]) -> None:
