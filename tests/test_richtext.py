@@ -464,3 +464,59 @@ def test_richtext_words_counts_text_values_like_markdown_bodies() -> None:
     )
     assert richtext_words(document) == 6, "the bare URL is not read"
     assert richtext_words({"nodeType": "document", "content": []}) == 0
+
+
+def test_embedded_assets_keep_their_picture_markup_after_sanitising(tmp_path: Path) -> None:
+    from support import make_project
+
+    from headwater.assets import plan_static
+    from headwater.build import check_content
+    from headwater.config import make_options
+    from headwater.model import Asset, Entry
+    from headwater.render import make_environment
+
+    project = make_project(tmp_path / "site")
+    options = make_options(
+        root=project,
+        out="public",
+        base_url="https://example.test",
+        source="local",
+        preview=False,
+        full=False,
+    )
+    _, site, _ = check_content(options)
+    url = "https://images.ctfassets.net/space1/asset1/abc/photo.jpg"
+    site.content.assets["asset1"] = Asset(
+        "asset1", "Photo", "A calm river", "image/jpeg", url, url=url, width=2000, height=1000
+    )
+    link = {"sys": {"type": "Link", "linkType": "Asset", "id": "asset1"}}
+    article = next(e for e in site.content.entries if e.content_type == "article")
+    entry_link = {"sys": {"type": "Link", "linkType": "Entry", "id": article.id}}
+    document = {
+        "nodeType": "document",
+        "data": {},
+        "content": [
+            {
+                "nodeType": "paragraph",
+                "data": {},
+                "content": [
+                    {
+                        "nodeType": "text",
+                        "value": "<script>alert(1)</script>",
+                        "marks": [],
+                        "data": {},
+                    }
+                ],
+            },
+            {"nodeType": "embedded-asset-block", "data": {"target": link}, "content": []},
+            {"nodeType": "embedded-entry-block", "data": {"target": entry_link}, "content": []},
+        ],
+    }
+    env = make_environment(project / "templates", site, plan_static(project / "static")[0])
+    holder = Entry("page/x", "page", {"body": document}, "x")
+    html = str(env.globals["body"](holder).html)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script" not in html
+    assert "<picture>" in html and f'srcset="{url}?w=480&amp;fm=avif 480w' in html
+    assert 'alt="A calm river"' in html
+    assert f'href="{article.url}"' in html
+    assert "embed" not in html.replace("embedded", "")

@@ -120,6 +120,29 @@ def pull_command(project: Path) -> None:
     _run(run)
 
 
+@main.group("schema")
+def schema_group() -> None:
+    """The content model in cms_schema/ and the CMS."""
+
+
+@schema_group.command("push")
+@click.option("--dry-run", is_flag=True, help="Print the differences; change nothing.")
+@click.pass_obj
+def schema_push_command(project: Path, dry_run: bool) -> None:
+    """Create or update the CMS's content types and editor help texts from cms_schema/."""
+
+    def run() -> None:
+        # Imported here: only this command talks to the Management API.
+        from headwater.schema_push import ManagementSettings, push_schema
+
+        settings = ManagementSettings.from_env(os.environ)
+        report = push_schema(Project(project.resolve()).schema_dir, settings, dry_run=dry_run)
+        for line in report.lines():
+            out.print(line, markup=False, soft_wrap=True)
+
+    _run(run)
+
+
 @main.command("validate")
 @source_option
 @click.pass_obj

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,10 +161,25 @@ class _RichText:
         self.assets = site.content.assets
 
     def body(self, document: dict[str, Any]) -> Body:
+        # Embedded entries and assets are our own templates' HTML (a <picture> with srcset,
+        # which the sanitiser would strip): they go in after the document is sanitised, through
+        # placeholders no editor can guess.
+        embeds: list[str] = []
+        marker = f"hw{secrets.token_hex(8)}embed"
+
+        def embed(kind: str, target: Mapping[str, Any]) -> str:
+            embeds.append(self.embed(kind, target))
+            return f"{marker}{len(embeds) - 1}{marker}"
+
         raw = render_richtext(
-            document, link_entry=self.link_entry, link_asset=self.link_asset, embed=self.embed
+            document, link_entry=self.link_entry, link_asset=self.link_asset, embed=embed
         )
-        return self.markdown.render_html(raw, richtext_words(document))
+        body = self.markdown.render_html(raw, richtext_words(document))
+        if not embeds:
+            return body
+        pattern = re.compile(f"(?:<p>)?{marker}(\\d+){marker}(?:</p>)?")
+        html = pattern.sub(lambda m: embeds[int(m.group(1))], body.html)
+        return Body(html=html, toc=body.toc, words=body.words)
 
     def _target_id(self, target: Mapping[str, Any]) -> str:
         return str(target.get("sys", {}).get("id", ""))
