@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from contentful_server import DELIVERY_TOKEN, ContentfulServer, FakeSpace
 from support import REPO, make_project
 
@@ -107,3 +109,33 @@ def test_pull_reports_changes_and_a_deleted_article_leaves_the_site(tmp_path: Pa
     assert "/blog/second-article/" not in (public / "blog" / "index.html").read_text()
     assert "/blog/second-article/" not in (public / "feed.xml").read_text()
     assert (public / "blog" / "first-article" / "index.html").is_file()
+
+
+def test_cms_failure_exits_3_and_leaves_site_and_store_as_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from support import headwater, snapshot_tree
+
+    import headwater.sources.contentful as contentful
+
+    # Retries back off for real in production; here they need not wait.
+    monkeypatch.setattr(
+        contentful,
+        "load_contentful",
+        functools.partial(contentful.load_contentful, sleep=lambda s: None),
+    )
+    project = make_project(tmp_path / "site")
+    with ContentfulServer(FakeSpace.from_fixtures(FIXTURES)) as server:
+        monkeypatch.setenv("CONTENTFUL_SPACE_ID", server.space.space_id)
+        monkeypatch.setenv("CONTENTFUL_ENVIRONMENT", server.space.environment)
+        monkeypatch.setenv("CONTENTFUL_DELIVERY_TOKEN", DELIVERY_TOKEN)
+        monkeypatch.setenv("CONTENTFUL_HOST", server.url)
+        assert headwater(project, "build").exit_code == 0
+    site = snapshot_tree(project / "public")
+    store = snapshot_tree(project / ".cache" / "headwater" / "contentful")
+
+    result = headwater(project, "build")  # the server is gone: every attempt is refused
+    assert result.exit_code == 3, result.output
+    assert "did not answer GET /spaces/" in result.output and DELIVERY_TOKEN not in result.output
+    assert snapshot_tree(project / "public") == site
+    assert snapshot_tree(project / ".cache" / "headwater" / "contentful") == store
