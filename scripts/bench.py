@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -368,13 +369,17 @@ def write_project(project: Path, corpus: Corpus) -> int:
         )
     for article in corpus.articles:
         article_path(project, article).write_text(article_text(article), encoding="utf-8")
-    return expected_pages(corpus, len(corpus.articles), len(pages))
+    return expected_pages(corpus, len(pages))
 
 
-def expected_pages(corpus: Corpus, articles: int, pages: int) -> int:
-    """Home and other pages, blog index pages, articles, topics, authors and the 404 page."""
-    blog = max(1, math.ceil(articles / PAGE_SIZE))
-    return pages + blog + articles + len(corpus.topics) + len(corpus.authors) + 1
+def expected_pages(corpus: Corpus, pages: int, missing: Article | None = None) -> int:
+    """Home and other pages, blog index pages, articles, topic pages (10 articles a page),
+    authors and the 404 page."""
+    articles = [a for a in corpus.articles if a is not missing]
+    blog = max(1, math.ceil(len(articles) / PAGE_SIZE))
+    per_topic = Counter(t for a in articles for t in a.topics)
+    topics = sum(max(1, math.ceil(per_topic[t.slug] / PAGE_SIZE)) for t in corpus.topics)
+    return pages + blog + len(articles) + topics + len(corpus.authors) + 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -595,7 +600,7 @@ class SizeBench:
         self.corpus = make_corpus(n, seed)
         pages = write_project(self.project, self.corpus)
         self.page_files = len(list((self.project / "content" / "page").glob("*.md")))
-        assert pages == expected_pages(self.corpus, n, self.page_files)
+        assert pages == expected_pages(self.corpus, self.page_files)
         log(f"N={n:,}: generated {self.project} in {time.perf_counter() - started:.1f} s")
 
     def build(
@@ -603,7 +608,7 @@ class SizeBench:
         scenario: str,
         *,
         full: bool = False,
-        articles: int | None = None,
+        missing: Article | None = None,
         check: ChangeCheck | None = None,
     ) -> tuple[Run, Summary | None]:
         """Run one build and verify it; record every failure under the scenario's name."""
@@ -614,7 +619,7 @@ class SizeBench:
         if run.returncode != 0:
             self.failures.append(f"{where}: exit {run.returncode}\n{tail(run.stderr)}")
             return run, None
-        expected = expected_pages(self.corpus, articles or self.n, self.page_files)
+        expected = expected_pages(self.corpus, self.page_files, missing)
         if summary is None:
             self.failures.append(f"{where}: no summary line in:\n{tail(run.stdout)}")
         elif summary.pages != expected:
@@ -691,10 +696,11 @@ class SizeBench:
             measure.note = "too few articles"
             return measure
         for i in range(self.runs):
-            path = article_path(self.project, victims[i % len(victims)])
+            victim = victims[i % len(victims)]
+            path = article_path(self.project, victim)
             original = path.read_text(encoding="utf-8")
             path.unlink()
-            self.timed(measure, "one article deleted", articles=self.n - 1, check=removed_something)
+            self.timed(measure, "one article deleted", missing=victim, check=removed_something)
             path.write_text(original, encoding="utf-8")
             self.build("one article deleted (re-added)")
         return measure
