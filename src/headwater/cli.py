@@ -206,3 +206,100 @@ def serve_command(project: Path, source: str, host: str, port: int, out_name: st
         out.print(f"Serving {url} (Ctrl-C to stop)", soft_wrap=True)
 
     _run(serve)
+
+
+@main.command("webhook")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option(
+    "--port",
+    default=8787,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="The port to listen on; 0 picks a free one.",
+)
+@click.option("--build", "build_locally", is_flag=True, help="Rebuild here for each batch.")
+@click.option("--forward", metavar="URL", default=None, help="Call this build hook per batch.")
+@click.option(
+    "--quiet",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds without a new change before a batch is built.",
+)
+@click.option(
+    "--max-delay",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds after a batch's first change by which it is built anyway.",
+)
+@click.option("--deploy-command", default=None, help="Shell command run after a good --build.")
+@click.option("--preview", is_flag=True, help="Also rebuild on drafts (save, auto_save).")
+@click.option(
+    "--insecure-skip-verify",
+    is_flag=True,
+    help="Accept unsigned webhooks (local experiments only; no CONTENTFUL_WEBHOOK_SECRET).",
+)
+@click.pass_obj
+def webhook_command(
+    project: Path,
+    host: str,
+    port: int,
+    build_locally: bool,
+    forward: str | None,
+    quiet: float,
+    max_delay: float,
+    deploy_command: str | None,
+    preview: bool,
+    insecure_skip_verify: bool,
+) -> None:
+    """Receive Contentful's webhooks and rebuild (--build) or call a build hook (--forward)."""
+    # Imported here: the server's libraries would slow every other command's start.
+    from headwater.coalesce import RebuildQueue
+    from headwater.errors import ConfigError
+    from headwater.serve import bind_socket
+    from headwater.webhook import (
+        Change,
+        Forwarder,
+        Receiver,
+        SubprocessBuilder,
+        require_secret,
+        run_receiver,
+    )
+
+    def run() -> None:
+        if build_locally == (forward is not None):
+            raise ConfigError("give exactly one of --build and --forward URL")
+        if deploy_command and not build_locally:
+            raise ConfigError("--deploy-command only runs after a --build build")
+        secret = require_secret(os.environ, insecure_skip_verify)
+        logging.getLogger("headwater").setLevel(logging.INFO)
+        builder: SubprocessBuilder | Forwarder
+        if forward is not None:
+            builder = Forwarder(forward)
+        else:
+            builder = SubprocessBuilder(
+                project.resolve(), preview=preview, deploy_command=deploy_command
+            )
+        queue: RebuildQueue[Change, object] = RebuildQueue(
+            builder, quiet=quiet, max_delay=max_delay, name="webhook-builds"
+        )
+        receiver = Receiver(
+            queue=queue,
+            secret=secret,
+            preview=preview,
+            mode="forward" if forward else "build",
+        )
+        on_timeout = builder.terminate if isinstance(builder, SubprocessBuilder) else None
+        try:
+            with bind_socket(host, port) as sock:
+                run_receiver(receiver, sock, announce=announce, on_timeout=on_timeout)
+        finally:
+            if isinstance(builder, Forwarder):
+                builder.close()
+
+    def announce(url: str) -> None:
+        mode = f"forwarding to {forward}" if forward else "building locally"
+        out.print(f"Listening on {url} ({mode}; Ctrl-C to stop)", soft_wrap=True)
+
+    _run(run)
