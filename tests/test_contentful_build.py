@@ -139,3 +139,61 @@ def test_cms_failure_exits_3_and_leaves_site_and_store_as_they_were(
     assert "did not answer GET /spaces/" in result.output and DELIVERY_TOKEN not in result.output
     assert snapshot_tree(project / "public") == site
     assert snapshot_tree(project / ".cache" / "headwater" / "contentful") == store
+
+
+def test_build_after_a_webhook_waits_until_the_cdn_shows_the_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import copy
+    import json
+
+    from support import headwater
+
+    import headwater.build as build_module
+
+    monkeypatch.setattr(build_module, "FRESHNESS_DELAYS", (0.0, 0.0, 0.0))
+    project = make_project(tmp_path / "site")
+    space = FakeSpace.from_fixtures(FIXTURES)
+    second = space.items["Entry:4ZxCvBnM2qWeRtYuIoPlKj"]
+    fresh = copy.deepcopy(second)
+    fresh["sys"].update(id="FreshEntry0000000000001", revision=1)
+    fresh["fields"]["title"] = {"en-US": "A Fresh Article"}
+    fresh["fields"]["slug"] = {"en-US": "a-fresh-article"}
+    with ContentfulServer(space) as server:
+        for name, value in (
+            ("CONTENTFUL_SPACE_ID", space.space_id),
+            ("CONTENTFUL_ENVIRONMENT", space.environment),
+            ("CONTENTFUL_DELIVERY_TOKEN", DELIVERY_TOKEN),
+            ("CONTENTFUL_HOST", server.url),
+        ):
+            monkeypatch.setenv(name, value)
+        assert headwater(project, "build").exit_code == 0
+
+        # The webhook announces the entry, but the CDN shows it only on the third sync.
+        answer = server.answer
+        syncs = [0]
+
+        def lagging(path: str, query: dict[str, str], token: str) -> tuple[int, dict[str, object]]:
+            if path.endswith("/sync"):
+                syncs[0] += 1
+                if syncs[0] == 3:
+                    space.publish(fresh)
+            return answer(path, query, token)
+
+        monkeypatch.setattr(server, "answer", lagging)
+        change = {
+            "kind": "Entry",
+            "id": "FreshEntry0000000000001",
+            "version": 1,
+            "topic": "ContentManagement.Entry.publish",
+            "title": "A Fresh Article",
+        }
+        monkeypatch.setenv("INCOMING_HOOK_BODY", json.dumps({"changes": [change]}))
+        with caplog.at_level("INFO", logger="headwater"):
+            result = headwater(project, "build")
+    assert result.exit_code == 0, result.output
+    assert syncs[0] == 3
+    assert (
+        "waiting 0 s for Contentful's CDN to show entry 'A Fresh Article' publish v1" in caplog.text
+    )
+    assert (project / "public" / "blog" / "a-fresh-article" / "index.html").is_file()

@@ -27,13 +27,13 @@ import uvicorn
 from support import headwater, make_project
 
 from headwater.coalesce import RebuildQueue
+from headwater.errors import BuildFailedError
 from headwater.serve import bind_socket
 from headwater.signature import sign_request
 from headwater.webhook import (
     CHANGES_ENV,
     MAX_BODY,
     WEBHOOK_PATH,
-    BuildFailedError,
     Change,
     Forwarder,
     Receiver,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -9,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from headwater import __version__
 from headwater.assets import plan_media, plan_static
@@ -51,6 +52,10 @@ class BuildReport:
     out_dir: Path
 
 
+FRESHNESS_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 30.0, 30.0)
+"""Seconds between re-syncs while the CDN catches up with a webhook (about two minutes)."""
+
+
 def load_source(options: BuildOptions, model: ContentModel) -> Snapshot:
     project = options.project
     if options.source == "local":
@@ -60,14 +65,74 @@ def load_source(options: BuildOptions, model: ContentModel) -> Snapshot:
     from headwater.sources.contentful import ContentfulSettings, load_contentful
 
     settings = ContentfulSettings.from_env(os.environ, preview=options.preview)
-    return load_contentful(
-        settings,
-        cache_dir=project.cache_dir,
-        model_types=set(model.types),
-        preview=options.preview,
-        full=options.full,
-        model_digest=digest_files(list(project.schema_dir.glob("*.json")), project.root),
-    )
+    expected = expected_changes(os.environ)
+    delays = iter(FRESHNESS_DELAYS)
+    while True:
+        snapshot = load_contentful(
+            settings,
+            cache_dir=project.cache_dir,
+            model_types=set(model.types),
+            preview=options.preview,
+            full=options.full,
+            model_digest=digest_files(list(project.schema_dir.glob("*.json")), project.root),
+        )
+        pending = [c for c in expected if not _visible(c, snapshot)]
+        delay = next(delays, None)
+        if not pending or delay is None:
+            if pending:
+                log.warning(
+                    "Contentful still does not show %s; building with what it serves",
+                    ", ".join(_describe(c) for c in pending),
+                )
+            return snapshot
+        # Contentful sends webhooks before its CDN has the change: wait, then sync again.
+        log.warning(
+            "waiting %.0f s for Contentful's CDN to show %s",
+            delay,
+            ", ".join(_describe(c) for c in pending),
+        )
+        time.sleep(delay)
+
+
+def expected_changes(env: Mapping[str, str]) -> list[dict[str, Any]]:
+    """What the webhook said changed: from the receiver (HEADWATER_CHANGES) or from Netlify's
+    build hook (INCOMING_HOOK_BODY, the receiver's forwarded body)."""
+    raw = env.get("HEADWATER_CHANGES")
+    if not raw and env.get("INCOMING_HOOK_BODY"):
+        raw = env["INCOMING_HOOK_BODY"]
+    if not raw:
+        return []
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        log.warning("ignoring a build-hook body that is not JSON")
+        return []
+    changes = data.get("changes", []) if isinstance(data, dict) else data
+    found = [c for c in changes if isinstance(c, dict) and c.get("kind") in ("Entry", "Asset")]
+    if found:
+        log.info("triggered by %s", ", ".join(_describe(c) for c in found))
+    return found
+
+
+def _visible(change: dict[str, Any], snapshot: Snapshot) -> bool:
+    """Whether the synced content already reflects one webhook's change."""
+    ident = str(change.get("id", ""))
+    gone = str(change.get("topic", "")).rsplit(".", 1)[-1] in ("unpublish", "delete", "archive")
+    if change.get("kind") == "Asset":
+        return (ident not in snapshot.assets) if gone else (ident in snapshot.assets)
+    entry = next((e for e in snapshot.entries if e.id == ident), None)
+    if gone or entry is None:
+        return gone == (entry is None)
+    version = change.get("version")
+    revision = entry.digest.split(":")[1] if entry.digest.count(":") >= 2 else ""
+    return not isinstance(version, int) or not revision.isdigit() or int(revision) >= version
+
+
+def _describe(change: dict[str, Any]) -> str:
+    action = str(change.get("topic", "")).rsplit(".", 1)[-1] or "change"
+    name = change.get("title") or change.get("id")
+    version = f" v{change['version']}" if change.get("version") is not None else ""
+    return f"{change.get('kind', 'entry').lower()} {name!r} {action}{version}"
 
 
 def pull(project: Project, env: Mapping[str, str]) -> PullReport:

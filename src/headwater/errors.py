@@ -4,7 +4,8 @@ HeadwaterError                 base; never raised itself
 ├── ConfigError                bad usage or configuration (exit 2)
 ├── ContentError               content breaks the model; carries every Problem (exit 1)
 ├── SourceError                the CMS or network failed (exit 3)
-└── OutputError                the output folder could not be written safely (exit 2)
+├── OutputError                the output folder could not be written safely (exit 2)
+└── BuildFailedError           a build the webhook receiver started, or its deploy, failed
 """
 
 from __future__ import annotations
@@ -47,3 +48,9 @@ class OutputError(HeadwaterError):
     """A path would land outside the output folder, or the folder cannot be swapped."""
 
     exit_code = 2
+
+
+class BuildFailedError(HeadwaterError):
+    """A build the webhook receiver ran (or the deploy command after it) exited with an error."""
+
+    exit_code = 1

@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from headwater.coalesce import BuildRecord, RebuildQueue
-from headwater.errors import ConfigError, HeadwaterError, SourceError
+from headwater.errors import BuildFailedError, ConfigError, HeadwaterError, SourceError
 from headwater.signature import TTL, SignatureError, check_freshness, verify_request
 
 log = logging.getLogger(__name__)
@@ -59,12 +59,6 @@ PUBLISHED_ACTIONS = frozenset({"publish", "unpublish", "delete", "archive"})
 """Entry and asset actions that change what the Delivery API serves."""
 DRAFT_ACTIONS = frozenset({"create", "save", "auto_save", "unarchive"})
 """Actions only a preview site shows."""
-
-
-class BuildFailedError(HeadwaterError):
-    """A `--build` build or the deploy command after it exited with an error."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)
