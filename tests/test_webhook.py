@@ -530,3 +530,38 @@ def test_subprocess_build_failure_raises_and_skips_deploy(tmp_path: Path) -> Non
     with pytest.raises(BuildFailedError, match="build exited with status"):
         builder(frozenset({Change("Entry", "abc", PUBLISH, 3)}))
     assert not (project / "deployed").exists()
+
+
+def test_signed_unpublish_removes_the_article_from_page_listing_and_feed(tmp_path: Path) -> None:
+    from contentful_server import DELIVERY_TOKEN, ContentfulServer, FakeSpace
+    from support import REPO
+
+    project = make_project(tmp_path / "site")
+    space = FakeSpace.from_fixtures(REPO / "tests" / "fixtures" / "contentful")
+    with ContentfulServer(space) as delivery:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CONTENTFUL_", "URL"))}
+        env.update(
+            CONTENTFUL_SPACE_ID=space.space_id,
+            CONTENTFUL_ENVIRONMENT=space.environment,
+            CONTENTFUL_DELIVERY_TOKEN=DELIVERY_TOKEN,
+            CONTENTFUL_HOST=delivery.url,
+        )
+        builder = SubprocessBuilder(project, env=env)
+        with receiver_running(builder) as running:
+            assert running.publish("4ZxCvBnM2qWeRtYuIoPlKj", 1, title="A Second Article") == 202
+            running.build_now(1)
+            public = project / "public"
+            assert (public / "blog" / "second-article" / "index.html").is_file()
+            assert "/blog/second-article/" in (public / "feed.xml").read_text()
+
+            space.delete("Entry", "4ZxCvBnM2qWeRtYuIoPlKj")
+            body, headers = signed(
+                "4ZxCvBnM2qWeRtYuIoPlKj", 2, topic="ContentManagement.Entry.unpublish"
+            )
+            status, _ = running.request("POST", WEBHOOK_PATH, body, headers)
+            assert status == 202
+            running.build_now(2)
+            assert running.queue.status().last is not None
+    assert not (public / "blog" / "second-article").exists()
+    assert "/blog/second-article/" not in (public / "blog" / "index.html").read_text()
+    assert "/blog/second-article/" not in (public / "feed.xml").read_text()
