@@ -16,22 +16,13 @@ from typing import Any, Literal
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, sync_playwright
+from support import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTICLE_PATH = "/blog/what-causes-ptsd/"
 ARTICLE_SOURCE = REPO_ROOT / "content/article/what-causes-ptsd.md"
-# Root-run Chromium needs --no-sandbox; the rest keep it off this machine's closed network.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 # Pages every kind of visitor lands on; "topics" and "authors" stand for the first of each.
 CHECKED_PAGES = ["/", "/blog/", ARTICLE_PATH, "/404.html", "topics", "authors"]

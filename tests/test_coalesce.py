@@ -7,27 +7,12 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from support import FakeClock
 
 from headwater.coalesce import BuildRecord, QueueStatus, RebuildQueue
 
 WAIT = 30.0
 """Generous bound for any wait: only reached when the behaviour under test is broken."""
-
-
-class FakeClock:
-    """A monotonic clock that moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self._now = 0.0
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += seconds
 
 
 class Builder:

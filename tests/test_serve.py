@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
-from support import make_project
+from support import CHROMIUM_ARGS, make_project
 
 WAIT = 30.0
 """Generous bound for every wait: only reached when the behaviour under test is broken."""
@@ -28,15 +28,6 @@ ARTICLE_URL = "/blog/first-article/"
 SUMMARY = "summary: A short summary of the first article."
 TOO_LONG_SUMMARY = "summary: " + "An overlong summary. " * 9
 RELOAD_TAG = b'<script src="/__headwater/reload.js" data-build="1"></script>'
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @dataclass

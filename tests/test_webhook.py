@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import uvicorn
-from support import headwater, make_project
+from support import FakeClock, headwater, make_project
 
 from headwater.coalesce import RebuildQueue
 from headwater.errors import BuildFailedError
@@ -47,22 +47,6 @@ WAIT = 30.0
 SECRET = "s3cr3t-" + "x" * 57
 MGMT_JSON = "application/vnd.contentful.management.v1+json"
 PUBLISH = "ContentManagement.Entry.publish"
-
-
-class FakeClock:
-    """The queue's monotonic clock, moved only by the test."""
-
-    def __init__(self) -> None:
-        self._now = 1000.0
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += seconds
 
 
 @dataclass
