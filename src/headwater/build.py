@@ -291,19 +291,19 @@ def _input_signature(options: BuildOptions) -> str | None:
 
 def route_key(fingerprint: Fingerprinter, settings_key: str, route: Route) -> str:
     return fingerprint.route_key(
-        {
-            "settings": settings_key,
-            "url": route.url,
-            "template": route.template,
-            "title": route.title,
-            "heading": route.heading,
-            "description": route.description,
-            "noindex": route.noindex,
-            "og_type": route.og_type,
-            "image": route.image,
-            "lastmod": route.lastmod,
-            "context": route.context,
-        }
+        (
+            settings_key,
+            route.url,
+            route.template,
+            route.title,
+            route.heading,
+            route.description,
+            route.noindex,
+            route.og_type,
+            route.image,
+            route.lastmod,
+            route.context,
+        )
     )
 
 

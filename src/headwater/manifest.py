@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,7 +163,7 @@ class Fingerprinter:
         self._shallow: dict[int, str] = {}
         self._deep: dict[int, str] = {}
 
-    def route_key(self, parts: Mapping[str, Any]) -> str:
+    def route_key(self, parts: tuple[Any, ...]) -> str:
         h = hashlib.blake2b(self.base.encode(), digest_size=16)
         h.update(self._canonical(parts).encode())
         return h.hexdigest()

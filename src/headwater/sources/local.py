@@ -43,8 +43,9 @@ def load_snapshot(content_dir: Path, cache_file: Path | None = None) -> Snapshot
         return snapshot
     reader = _Reader(snapshot, content_dir, _load_cache(cache_file) if cache_file else {})
     for type_dir in sorted(p for p in content_dir.iterdir() if p.is_dir()):
-        for path in sorted(type_dir.glob("*.md")):
-            reader.read_entry(path, type_dir.name)
+        # Sorted as strings: comparing 10,000 Path objects costs more than reading their names.
+        for name in sorted(n for n in os.listdir(type_dir) if n.endswith(".md")):
+            reader.read_entry(type_dir / name, type_dir.name)
     settings = content_dir / SETTINGS_FILE
     if settings.is_file():
         reader.read_entry(settings, SETTINGS_TYPE)
