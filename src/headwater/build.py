@@ -66,6 +66,7 @@ def load_source(options: BuildOptions, model: ContentModel) -> Snapshot:
 
     settings = ContentfulSettings.from_env(os.environ, preview=options.preview)
     expected = expected_changes(os.environ)
+    model_digest = digest_files(list(project.schema_dir.glob("*.json")), project.root)
     delays = iter(FRESHNESS_DELAYS)
     while True:
         snapshot = load_contentful(
@@ -74,7 +75,7 @@ def load_source(options: BuildOptions, model: ContentModel) -> Snapshot:
             model_types=set(model.types),
             preview=options.preview,
             full=options.full,
-            model_digest=digest_files(list(project.schema_dir.glob("*.json")), project.root),
+            model_digest=model_digest,
         )
         pending = [c for c in expected if not _visible(c, snapshot)]
         delay = next(delays, None)

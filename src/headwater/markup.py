@@ -61,7 +61,12 @@ class Body:
 
     @property
     def reading_minutes(self) -> int:
-        return max(1, round(self.words / WORDS_PER_MINUTE))
+        return reading_minutes(self.words)
+
+
+def reading_minutes(words: int) -> int:
+    """Whole minutes at an unhurried pace, never less than one."""
+    return max(1, round(words / WORDS_PER_MINUTE))
 
 
 class MarkdownRenderer:
@@ -72,7 +77,6 @@ class MarkdownRenderer:
     """
 
     def __init__(self, site_host: str) -> None:
-        self.site_host = site_host
         # An <a> whose href leaves the site: http(s) to any host but ours.
         self._external = re.compile(
             r'<a ((?:[^>]*? )?href="https?://(?!' + re.escape(site_host) + r'[:/?#"])[^"]*"[^>]*)>'

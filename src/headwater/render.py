@@ -14,10 +14,10 @@ import jinja2
 from markupsafe import Markup
 
 from headwater.errors import ConfigError
-from headwater.markup import WORDS_PER_MINUTE, Body, Heading, MarkdownRenderer
+from headwater.markup import Body, Heading, MarkdownRenderer, reading_minutes
 from headwater.model import Asset, Entry
 from headwater.richtext import render_richtext, richtext_words
-from headwater.site import Route, Site, jsonld_text, output_path, page_jsonld
+from headwater.site import Route, Site, jsonld_text, page_jsonld
 
 MONTHS = ("January", "February", "March", "April", "May", "June") + (
     "July",
@@ -43,14 +43,6 @@ class Page:
     image: Asset | None
     jsonld: Markup
     kind: str
-
-
-def render_site(
-    site: Site, templates_dir: Path, static_urls: Mapping[str, str]
-) -> dict[str, bytes]:
-    """Render every route; a theme error names the template, the line and the page."""
-    env = make_environment(templates_dir, site, static_urls)
-    return {output_path(route.url): render_route(env, site, route) for route in site.routes}
 
 
 def make_environment(
@@ -147,7 +139,7 @@ class _LazyBody:
 
     @property
     def reading_minutes(self) -> int:
-        return max(1, round(self.words / WORDS_PER_MINUTE))
+        return reading_minutes(self.words)
 
 
 class _RichText:
