@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 # Contentful stores a link as {"sys": {"type": "Link", "linkType": ..., "id": ...}}; the local
 # snapshot names entries by slug. Both become a Link until the schema stage resolves it.
@@ -82,6 +83,55 @@ class Entry:
 
     def __repr__(self) -> str:
         return f"Entry({self.content_type}:{self.id})"
+
+
+@dataclass(frozen=True)
+class RawEntry:
+    """One entry as a source read it, before validation: field values in one locale, links
+    as Link objects (by id, or by slug in the local snapshot)."""
+
+    id: str
+    content_type: str
+    fields: Mapping[str, Any]
+    origin: str
+    """Where an editor finds it: a file path for local content; for the CMS its type, title
+    and web-app URL, e.g. 'article “What Causes PTSD?” (https://app.contentful.com/…)'."""
+    digest: str
+    """Changes whenever anything the source read for this entry changes (file bytes; CMS
+    revision and locale). Validated entries are cached by it."""
+
+
+@dataclass(frozen=True)
+class EntryHead:
+    """What a source knows of an entry without reading its fields: enough to tell whether the
+    validated copy from the last build can be reused."""
+
+    id: str
+    content_type: str
+    digest: str
+    origin: str
+
+
+class EntryReader(Protocol):
+    """Reads entries' fields on demand, so a build reads only entries whose digest changed."""
+
+    def read(self, ids: Collection[str]) -> dict[str, RawEntry]:
+        """The raw entries with these ids (every id of `heads`); problems go to the snapshot."""
+        ...
+
+
+@dataclass
+class SourceSnapshot:
+    """What a source offers a build: a head for every entry, fields on demand, every asset."""
+
+    description: str
+    heads: dict[str, EntryHead]
+    """Every entry the source holds, by id."""
+    reader: EntryReader
+    assets: dict[str, Asset]
+    """Every asset, by id, with `url` already its published address."""
+    problems: list[Problem] = field(default_factory=list)
+    """What the source met while reading (a file that is not YAML, an asset without a file)."""
 
 
 @dataclass
