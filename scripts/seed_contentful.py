@@ -32,7 +32,7 @@ from typing import Any
 import requests
 
 from headwater.errors import ConfigError, ContentError, HeadwaterError, SourceError
-from headwater.model import Link, Problem
+from headwater.model import Link, Problem, entry_label
 from headwater.richtext import markdown_to_richtext
 from headwater.schema_push import ManagementClient, ManagementSettings, push_schema
 from headwater.sources.local import SETTINGS_TYPE, load_snapshot
@@ -101,6 +101,7 @@ class SeedPlan:
 def plan_seed(project: Path, locale: str = DEFAULT_LOCALE) -> SeedPlan:
     """What seeding would create from project/content/, checked against project/cms_schema/."""
     snapshot = load_snapshot(project / "content")
+    raws = list(snapshot.reader.read(list(snapshot.heads)).values())
     if snapshot.problems:
         raise ContentError(snapshot.problems)
     schema = {
@@ -122,7 +123,7 @@ def plan_seed(project: Path, locale: str = DEFAULT_LOCALE) -> SeedPlan:
         )
     by_slug = {
         (e.content_type, str(e.fields.get("slug"))): _entry_id(e.content_type, e.fields)
-        for e in snapshot.entries
+        for e in raws
     }
 
     def entry_link(url: str) -> dict[str, Any] | None:
@@ -135,7 +136,7 @@ def plan_seed(project: Path, locale: str = DEFAULT_LOCALE) -> SeedPlan:
 
     entries = []
     problems: list[Problem] = []
-    for entry in sorted(snapshot.entries, key=lambda e: _entry_id(e.content_type, e.fields)):
+    for entry in sorted(raws, key=lambda e: _entry_id(e.content_type, e.fields)):
         fields: dict[str, dict[str, Any]] = {}
         links: set[str] = set()
         definitions = schema.get(entry.content_type)
@@ -155,7 +156,7 @@ def plan_seed(project: Path, locale: str = DEFAULT_LOCALE) -> SeedPlan:
             EntryPlan(
                 id=_entry_id(entry.content_type, entry.fields),
                 content_type=entry.content_type,
-                label=entry.label,
+                label=entry_label(entry.fields, entry.id),
                 fields=fields,
                 links=tuple(sorted(links)),
             )

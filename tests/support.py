@@ -5,10 +5,16 @@ from __future__ import annotations
 import shutil
 import threading
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner, Result
 
+from headwater.cache import ContentCache
 from headwater.cli import main
+from headwater.content import check_snapshot
+from headwater.model import Content, Problem, RawEntry, Snapshot
+from headwater.schema import ContentModel
+from headwater.site import entry_url
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_CONTENT = REPO / "tests" / "fixtures" / "site" / "content"
@@ -76,3 +82,18 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._now += seconds
+
+
+def raw(entry_id: str, content_type: str, fields: dict[str, Any], origin: str) -> RawEntry:
+    """A raw entry as a source would give it (its digest is its id: tests never cache)."""
+    return RawEntry(entry_id, content_type, fields, origin, digest=f"{entry_id}:1")
+
+
+def validate(snapshot: Snapshot, model: ContentModel) -> tuple[Content | None, list[Problem]]:
+    """Check a snapshot as a build does, without a content cache."""
+    return check_snapshot(snapshot, model, cache=ContentCache.disabled(), url_for=entry_url)
+
+
+def read_all(snapshot: Snapshot) -> dict[str, RawEntry]:
+    """Every raw entry of a snapshot, by id."""
+    return snapshot.reader.read(list(snapshot.heads))

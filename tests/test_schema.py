@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import REPO
+from support import REPO, raw, validate
 
 from headwater.errors import ConfigError
-from headwater.model import Entry, Snapshot
-from headwater.schema import ContentModel, check_snapshot, load_model
+from headwater.model import RawEntry, snapshot_of
+from headwater.schema import ContentModel, load_model
 
-SETTINGS = Entry("settings", "siteSettings", {"siteName": "S"}, "settings.yml")
+SETTINGS = raw("settings", "siteSettings", {"siteName": "S"}, "settings.yml")
 
 
 def model_with(*fields: dict[str, Any]) -> ContentModel:
@@ -29,13 +29,13 @@ def model_with(*fields: dict[str, Any]) -> ContentModel:
     )
 
 
-def problems(model: ContentModel, *entries: Entry) -> list[str]:
-    _, found = check_snapshot(Snapshot(entries=[*entries, SETTINGS]), model)
+def problems(model: ContentModel, *entries: RawEntry) -> list[str]:
+    _, found = validate(snapshot_of([*entries, SETTINGS]), model)
     return [f"{p.field}:{p.rule}" for p in found]
 
 
-def thing(**fields: Any) -> Entry:
-    return Entry(f"thing/{len(fields)}", "thing", fields, "thing.md")
+def thing(**fields: Any) -> RawEntry:
+    return raw(f"thing/{len(fields)}", "thing", fields, "thing.md")
 
 
 def test_range_in_and_date_range() -> None:
@@ -75,14 +75,14 @@ def test_contentful_link_objects_resolve_by_id() -> None:
             "validations": [{"linkContentType": ["thing"]}],
         },
     )
-    a = Entry("a1", "thing", {"name": "A"}, "a")
-    b = Entry(
+    a = raw("a1", "thing", {"name": "A"}, "a")
+    b = raw(
         "b1",
         "thing",
         {"name": "B", "friend": {"sys": {"type": "Link", "linkType": "Entry", "id": "a1"}}},
         "b",
     )
-    content, found = check_snapshot(Snapshot(entries=[a, b, SETTINGS]), model)
+    content, found = validate(snapshot_of([a, b, SETTINGS]), model)
     assert found == [] and content is not None
     resolved = next(e for e in content.entries if e.id == "b1")
     assert resolved.friend.name == "A"
@@ -103,7 +103,7 @@ def test_array_size_counts_items_and_checks_each_item() -> None:
 
 def test_settings_must_be_a_single_entry() -> None:
     model = model_with({"id": "name", "type": "Symbol"})
-    _, found = check_snapshot(Snapshot(entries=[]), model)
+    _, found = validate(snapshot_of([]), model)
     assert [p.rule for p in found] == ["singleton"]
 
 

@@ -128,7 +128,7 @@ def test_every_problem_is_reported_at_once(project: Path) -> None:
     write(project, "topic/Bad.md", "---\nname: Bad\nslug: Bad Slug\n---\n")
     result = headwater(project, "validate", "--source", "local")
     assert result.exit_code == 1
-    for expected in ("summary: [size]", "author: [link]", "content/topic/Bad.md: slug: [regexp]"):
+    for expected in ("summary: [size]", "author: [link]", "content/topic/Bad.md:3: slug: [regexp]"):
         assert expected in result.output
     assert "3 content problems" in result.output
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from headwater.cli import main
+from headwater.cli import run
 
-main()
+run()

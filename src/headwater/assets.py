@@ -36,17 +36,5 @@ def plan_static(static_dir: Path) -> tuple[dict[str, str], dict[str, Path]]:
 
 
 def plan_media(assets: Iterable[Asset]) -> dict[str, Path]:
-    """Set each local asset's published URL; return output path -> source file."""
-    files: dict[str, Path] = {}
-    names: dict[str, str] = {}
-    for asset in assets:
-        if asset.source.startswith(("http://", "https://")):
-            asset.url = asset.source
-            continue
-        path = Path(asset.source)
-        if asset.source not in names:
-            names[asset.source] = "media/" + hashed_name(path.name, fingerprint(path))
-        output = names[asset.source]
-        asset.url = "/" + output
-        files[output] = path
-    return files
+    """Each local asset's output path (its URL, which carries its content hash) → source file."""
+    return {a.url.lstrip("/"): Path(a.source) for a in assets if a.is_local}

@@ -1,32 +1,38 @@
-"""The build: load, check, plan, render, write — every stage in order, nothing written early."""
+"""The build: lock, read, check, plan, fingerprint, render, write — nothing written early."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import hashlib
 import json
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from headwater import __version__
 from headwater.assets import plan_media, plan_static
+from headwater.cache import ContentCache, engine_digest
 from headwater.config import BuildOptions, Project
+from headwater.content import check_snapshot
 from headwater.errors import ContentError
+from headwater.locks import build_lock
 from headwater.manifest import (
     Fingerprinter,
+    Manifest,
     digest_files,
     load_manifest,
     save_manifest,
     signature_of,
 )
-from headwater.model import Content, Snapshot
+from headwater.model import Content, Entry, LongText, Snapshot
 from headwater.parallel import run_sharded
-from headwater.schema import ContentModel, check_snapshot, load_model
-from headwater.site import Route, Site, output_path, plan_site
+from headwater.schema import ContentModel, load_model
+from headwater.site import Route, Site, entry_url, output_path, plan_site
 from headwater.sources.local import load_snapshot
 from headwater.writer import Publisher, WriteReport, list_files, spare_folder
 
@@ -59,8 +65,8 @@ FRESHNESS_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 30.0, 30.0)
 def load_source(options: BuildOptions, model: ContentModel) -> Snapshot:
     project = options.project
     if options.source == "local":
-        cache = None if options.full else project.cache_dir / "local-snapshot.pickle"
-        return load_snapshot(project.content_dir, cache_file=cache)
+        index = None if options.full else project.cache_dir / "local-files.pickle"
+        return load_snapshot(project.content_dir, index_file=index)
     # Imported here: only Contentful builds need requests and the sync machinery.
     from headwater.sources.contentful import ContentfulSettings, load_contentful
 
@@ -121,7 +127,7 @@ def _visible(change: dict[str, Any], snapshot: Snapshot) -> bool:
     gone = str(change.get("topic", "")).rsplit(".", 1)[-1] in ("unpublish", "delete", "archive")
     if change.get("kind") == "Asset":
         return (ident not in snapshot.assets) if gone else (ident in snapshot.assets)
-    entry = next((e for e in snapshot.entries if e.id == ident), None)
+    entry = snapshot.heads.get(ident)
     if gone or entry is None:
         return gone == (entry is None)
     version = change.get("version")
@@ -151,17 +157,55 @@ def pull(project: Project, env: Mapping[str, str]) -> PullReport:
 
 def check_content(options: BuildOptions) -> tuple[Content, Site, str]:
     """Load and validate everything; raise ContentError with every problem found."""
-    model = load_model(options.project.schema_dir)
+    checked = _check(options)
+    checked.cache.close()
+    return checked.content, checked.site, checked.description
+
+
+@dataclass
+class _Checked:
+    content: Content
+    site: Site
+    description: str
+    cache: ContentCache
+    """Where the entries' long texts are read back from while rendering."""
+
+
+def _check(options: BuildOptions) -> _Checked:
+    project = options.project
+    model = load_model(project.schema_dir)
     snapshot = load_source(options, model)
     log.info("reading %s", snapshot.description)
-    content, problems = check_snapshot(snapshot, model)
-    if content is None or problems:
-        raise ContentError(problems)
-    plan_media(content.assets.values())
-    site, problems = plan_site(content, options.base_url, preview=options.preview)
-    if problems:
-        raise ContentError(problems)
-    return content, site, snapshot.description
+    cache = (
+        ContentCache.disabled()
+        if options.full
+        else ContentCache.for_scope(
+            project.cache_dir, _scope(options, snapshot), f"{model.digest}:{engine_digest()}"
+        )
+    )
+    try:
+        content, problems = check_snapshot(snapshot, model, cache=cache, url_for=entry_url)
+        if content is None or problems:
+            raise ContentError(problems)
+        site, problems = plan_site(content, options.base_url, preview=options.preview)
+        if problems:
+            raise ContentError(problems)
+    except BaseException:
+        cache.close()
+        raise
+    return _Checked(content, site, snapshot.description, cache)
+
+
+def _scope(options: BuildOptions, snapshot: Snapshot) -> str:
+    """What the content cache of a build is for: one source (and API) of one project."""
+    return f"{options.source}|{options.preview}|{options.project.root}|{snapshot.description}"
+
+
+def manifest_path(project: Project, out_dir: Path) -> Path:
+    """The build manifest of one output folder, named by its full path: two folders of the
+    same name (a/public, b/public) keep manifests of their own."""
+    name = hashlib.blake2b(str(out_dir).encode(), digest_size=8).hexdigest()
+    return project.cache_dir / "manifests" / f"{out_dir.name}-{name}.json"
 
 
 def build(options: BuildOptions) -> BuildReport:
@@ -169,12 +213,33 @@ def build(options: BuildOptions) -> BuildReport:
 
     Only pages whose inputs changed since the last build are rendered, and only files whose
     bytes changed are written (see manifest.py and writer.py); `options.full` renders everything.
+    Builds of one project, or into one output folder, run one at a time (see locks.py).
     """
+    with build_lock(options.project.cache_dir, options.out_dir), _no_cyclic_gc():
+        return _build(options)
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: a build makes a few hundred thousand long-lived
+    objects (entries, routes) and almost no garbage cycles, and the collector's passes over
+    them cost a third of an incremental build."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(options: BuildOptions) -> BuildReport:
     started = time.perf_counter()
     project, out_dir = options.project, options.out_dir
-    manifest_file = project.cache_dir / f"manifest-{out_dir.name}.json"
-    manifest = load_manifest(manifest_file)
-    inputs = _input_signature(options)
+    engine = engine_digest()
+    manifest_file = manifest_path(project, out_dir)
+    manifest = load_manifest(manifest_file, engine)
+    inputs = _input_signature(options, engine)
     stamp = manifest.stamp(out_dir)
     if inputs and stamp and stamp[0] == inputs and manifest.outputs(out_dir) is not None:
         # Not a byte of the local inputs moved since this folder was built from them.
@@ -190,7 +255,24 @@ def build(options: BuildOptions) -> BuildReport:
             elapsed,
             out_dir,
         )
-    content, site, description = check_content(options)
+    checked = _check(options)
+    try:
+        return _publish(options, checked, manifest, manifest_file, engine, inputs, started)
+    finally:
+        checked.cache.close()
+
+
+def _publish(
+    options: BuildOptions,
+    checked: _Checked,
+    manifest: Manifest,
+    manifest_file: Path,
+    engine: str,
+    inputs: str | None,
+    started: float,
+) -> BuildReport:
+    project, out_dir = options.project, options.out_dir
+    content, site, description = checked.content, checked.site, checked.description
     log.info(
         "read, checked and planned %d routes in %.2f s",
         len(site.routes),
@@ -209,7 +291,7 @@ def build(options: BuildOptions) -> BuildReport:
     fingerprint = Fingerprinter(
         "|".join(
             [
-                __version__,
+                engine,
                 theme,
                 repr(sorted(static_urls.items())),
                 site.base_url,
@@ -230,7 +312,7 @@ def build(options: BuildOptions) -> BuildReport:
     if live == keys:
         if inputs:
             manifest.record_stamp(out_dir, [inputs, pages])
-            save_manifest(manifest_file, manifest, keep=[out_dir, spare_folder(out_dir)])
+            save_manifest(manifest_file, manifest, engine, keep=[out_dir, spare_folder(out_dir)])
         report = WriteReport(written=0, unchanged=len(keys), removed=0)
         elapsed = time.perf_counter() - started
         return BuildReport(description, pages, 0, len(keys), report, elapsed, out_dir)
@@ -240,7 +322,7 @@ def build(options: BuildOptions) -> BuildReport:
     publisher = Publisher(out_dir, spare_files=spare if spare is not None else None)
     # From here the spare folder changes: forget what it held until it is consistent again.
     manifest.record(publisher.spare, None)
-    save_manifest(manifest_file, manifest, keep=[out_dir])
+    save_manifest(manifest_file, manifest, engine, keep=[out_dir])
 
     spare = spare or {}
     live = live or {}
@@ -254,7 +336,14 @@ def build(options: BuildOptions) -> BuildReport:
     written = sum(publisher.put(n, copies[n]) for n in rest if n in copies)
     written += sum(
         _render(
-            site, project.templates_dir, static_urls, stale, publisher, project.cache_dir / "jinja"
+            site,
+            project.templates_dir,
+            static_urls,
+            stale,
+            publisher,
+            project.cache_dir / "jinja",
+            checked.cache,
+            fingerprint,
         )
     )
     # The spare already held these as they must be now, but the live folder does not.
@@ -274,38 +363,35 @@ def build(options: BuildOptions) -> BuildReport:
     manifest.record(out_dir, dict(keys))
     if inputs:
         manifest.record_stamp(out_dir, [inputs, pages])
-    save_manifest(manifest_file, manifest, keep=[out_dir, publisher.spare])
+    save_manifest(manifest_file, manifest, engine, keep=[out_dir, publisher.spare])
     report = WriteReport(written=written, unchanged=len(keys) - written, removed=removed)
     elapsed = time.perf_counter() - started
     return BuildReport(description, pages, len(stale), len(keys), report, elapsed, out_dir)
 
 
-def _input_signature(options: BuildOptions) -> str | None:
+def _input_signature(options: BuildOptions, engine: str) -> str | None:
     """For the local source: a signature of every input file, and of the options."""
     if options.source != "local" or options.full:
         return None
     project = options.project
-    extra = repr((__version__, options.base_url, options.preview, str(project.root)))
+    extra = repr((engine, options.base_url, options.preview, str(project.root)))
     folders = [project.content_dir, project.templates_dir, project.static_dir, project.schema_dir]
     return signature_of(folders, extra)
 
 
 def route_key(fingerprint: Fingerprinter, settings_key: str, route: Route) -> str:
-    return fingerprint.route_key(
-        (
-            settings_key,
-            route.url,
-            route.template,
-            route.title,
-            route.heading,
-            route.description,
-            route.noindex,
-            route.og_type,
-            route.image,
-            route.lastmod,
-            route.context,
-        )
+    """A hash of everything a route's output is made from (see Fingerprinter)."""
+    plain = (
+        route.url,
+        route.template,
+        route.title,
+        route.heading,
+        route.description,
+        route.noindex,
+        route.og_type,
+        route.lastmod,
     )
+    return fingerprint.page_key(settings_key, plain, route.image, route.context)
 
 
 def _render(
@@ -315,12 +401,22 @@ def _render(
     routes: Sequence[Route],
     publisher: Publisher,
     cache_dir: Path,
+    texts: ContentCache,
+    fingerprint: Fingerprinter,
 ) -> list[bool]:
     """Render routes into the spare folder, in several processes when there are many."""
     # Imported here: a build with nothing to render never loads Jinja2 or Markdown.
-    from headwater.render import compile_templates, make_environment, render_route
+    from headwater.render import compile_templates, flush_bodies, make_environment, render_route
 
-    env = make_environment(templates_dir, site, static_urls, cache_dir)
+    def body_key(entry: Entry, text: LongText) -> str:
+        # A body's HTML shows its own text and, for RichText, what it embeds and links to.
+        refs = ",".join(sorted(fingerprint.deep(e) for e in entry.refs if isinstance(e, Entry)))
+        assets = ",".join(sorted(repr(a) for a in entry.refs if not isinstance(a, Entry)))
+        return fingerprint.route_key((text.digest, refs, assets))
+
+    env = make_environment(
+        templates_dir, site, static_urls, cache_dir, texts=texts, body_key=body_key
+    )
     compile_templates(env, (r.template for r in routes))  # once, before any worker starts
 
     def work(shard: Sequence[Route]) -> list[bool]:
@@ -331,7 +427,9 @@ def _render(
                 writer.submit(publisher.put, output_path(r.url), render_route(env, site, r))
                 for r in shard
             ]
-            return [future.result() for future in pending]
+            done = [future.result() for future in pending]
+        flush_bodies(env)
+        return done
 
     workers = 0 if len(routes) < PARALLEL_FROM else None
     return run_sharded(work, list(routes), workers=workers)

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from headwater import __version__
 from headwater.config import RACY_NS
 from headwater.model import Asset, Entry
 
@@ -74,11 +73,11 @@ def folder_id(path: Path) -> FolderId | None:
     return (stat.st_dev, stat.st_ino)
 
 
-def load_manifest(path: Path) -> Manifest:
-    """The saved manifest, or an empty one when it is missing or corrupt."""
+def load_manifest(path: Path, engine: str) -> Manifest:
+    """The saved manifest, or an empty one when it is missing, corrupt or made by other code."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("format") != FORMAT or data.get("engine") != __version__:
+        if data.get("format") != FORMAT or data.get("engine") != engine:
             return Manifest()
         folders: dict[FolderId, dict[str, str]] = {}
         for key, outputs in data["folders"].items():
@@ -97,12 +96,12 @@ def _folder_key(text: str) -> FolderId:
     return (dev, ino)
 
 
-def save_manifest(path: Path, manifest: Manifest, keep: Iterable[Path]) -> None:
+def save_manifest(path: Path, manifest: Manifest, engine: str, keep: Iterable[Path]) -> None:
     """Write the manifest atomically, keeping only the folders in keep."""
     wanted = {folder_id(p) for p in keep}
     data = {
         "format": FORMAT,
-        "engine": __version__,
+        "engine": engine,
         "folders": {
             f"{dev}:{ino}": dict(sorted(outputs.items()))
             for (dev, ino), outputs in sorted(manifest.folders.items())
@@ -151,59 +150,72 @@ def digest_files(paths: Iterable[Path], root: Path) -> str:
 
 
 class Fingerprinter:
-    """Hashes what a page shows: entries (with the entries they link to), assets, plain data.
+    """Hashes what a page shows: entries (with what they link to), assets, plain data.
 
-    An entry's deep digest covers its own fields and the fields of every entry it links to
-    directly, which is as far as a template reaches from a page's context (an article's card
-    shows its topics' names; an article page shows its author's credentials).
+    An entry's deep digest covers its own content (its source's digest, its URL, the assets it
+    shows) and the content of every entry and asset it links to directly, in its fields or in
+    its RichText body — as far as a template reaches from a page's context (an article's card
+    shows its topics' names; an article page shows its author's credentials and the titles of
+    the entries its body embeds).
     """
 
     def __init__(self, base: str) -> None:
         self.base = base
-        self._shallow: dict[int, str] = {}
-        self._deep: dict[int, str] = {}
+        self._shallow: dict[str, str] = {}
+        self._deep: dict[str, str] = {}
 
     def route_key(self, parts: tuple[Any, ...]) -> str:
         h = hashlib.blake2b(self.base.encode(), digest_size=16)
         h.update(self._canonical(parts).encode())
         return h.hexdigest()
 
+    def page_key(
+        self,
+        settings: str,
+        plain: tuple[str | int | bool | dt.date | None, ...],
+        image: Asset | None,
+        context: dict[str, Any],
+    ) -> str:
+        """route_key for the usual shape of a page, quickly: plain values (one repr for all),
+        an image, and a context whose values are mostly entries and lists of entries."""
+        parts = [self.base, settings, repr(plain), _asset_text(image) if image else "-"]
+        deep = self.deep
+        for name in sorted(context):
+            value = context[name]
+            kind = type(value)
+            if kind is Entry:
+                parts.append(f"{name}:E{deep(value)}")
+            elif kind is list and all(type(v) is Entry for v in value):
+                parts.append(f"{name}:[" + ",".join([deep(v) for v in value]) + "]")
+            else:
+                parts.append(f"{name}:{self._canonical(value)}")
+        return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
     def deep(self, entry: Entry) -> str:
-        key = id(entry)
-        if key not in self._deep:
+        found = self._deep.get(entry.id)
+        if found is None:
             linked = sorted(
-                {self.shallow(v) for v in _links(entry.fields.values()) if isinstance(v, Entry)}
+                {
+                    self.shallow(v) if isinstance(v, Entry) else _asset_text(v)
+                    for v in _linked(entry)
+                }
             )
             text = self.shallow(entry) + "|" + ",".join(linked)
-            self._deep[key] = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-        return self._deep[key]
+            found = self._deep[entry.id] = hashlib.blake2b(
+                text.encode(), digest_size=16
+            ).hexdigest()
+        return found
 
     def shallow(self, entry: Entry) -> str:
-        """An entry's own content: its source's digest when the source gives one (the local
-        snapshot hashes each file anyway), else its fields; plus the assets it shows."""
-        key = id(entry)
-        if key not in self._shallow:
-            if entry.digest:
-                assets = [
-                    _asset_parts(v) for v in _links(entry.fields.values()) if isinstance(v, Asset)
-                ]
-                parts = [entry.id, entry.content_type, entry.url, entry.digest, assets]
-            else:
-                parts = [entry.id, entry.content_type, entry.url, self._fields(entry.fields)]
-            text = json.dumps(parts, sort_keys=True, default=str)
-            self._shallow[key] = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-        return self._shallow[key]
-
-    def _fields(self, value: Any) -> Any:
-        if isinstance(value, Entry):
-            return ["entry", value.id, value.url]
-        if isinstance(value, Asset):
-            return ["asset", *_asset_parts(value)]
-        if isinstance(value, dict):
-            return {k: self._fields(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self._fields(v) for v in value]
-        return value
+        """An entry's own content: its source's digest, its URL and the assets it shows."""
+        found = self._shallow.get(entry.id)
+        if found is None:
+            assets = [_asset_text(v) for v in _linked(entry) if isinstance(v, Asset)]
+            text = "|".join([entry.id, entry.content_type, entry.url or "", entry.digest, *assets])
+            found = self._shallow[entry.id] = hashlib.blake2b(
+                text.encode(), digest_size=16
+            ).hexdigest()
+        return found
 
     def _canonical(self, value: Any) -> str:
         kind = type(value)
@@ -217,22 +229,27 @@ class Fingerprinter:
             items = sorted(value.items())
             return "{" + ",".join([f"{k}:{self._canonical(v)}" for k, v in items]) + "}"
         if kind is Asset:
-            return "A" + json.dumps(_asset_parts(value))
+            return "A" + _asset_text(value)
         if kind is dt.date:
             return str(value.isoformat())
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+            fields = [getattr(value, f.name) for f in dataclasses.fields(value)]
             return kind.__name__ + self._canonical(fields)
         return repr(value)
 
 
-def _asset_parts(asset: Asset) -> list[Any]:
-    return [asset.id, asset.url, asset.alt, asset.title, asset.mime, asset.width, asset.height]
+def _asset_text(asset: Asset) -> str:
+    a = asset
+    return repr((a.id, a.url, a.alt, a.title, a.mime, a.width, a.height))
 
 
-def _links(values: Iterable[Any]) -> Iterable[Any]:
-    for value in values:
-        if isinstance(value, list):
-            yield from value
-        else:
+def _linked(entry: Entry) -> Iterable[Entry | Asset]:
+    """What an entry links to: in its fields (one level of lists) and in its bodies."""
+    for value in entry.fields.values():
+        if type(value) is list:
+            for item in value:
+                if type(item) is Entry or type(item) is Asset:
+                    yield item
+        elif type(value) is Entry or type(value) is Asset:
             yield value
+    yield from entry.refs

@@ -93,13 +93,14 @@ class MarkdownRenderer:
         """Render one line of inline Markdown, without a wrapping paragraph."""
         return self._render(text, inline=True).html
 
-    def render_html(self, raw: str, words: int) -> Body:
-        """Finish HTML made elsewhere (a RichText document) exactly like rendered Markdown."""
+    def render_html(self, raw: str, words: int, keep: str | None = None) -> Body:
+        """Finish HTML made elsewhere (a RichText document) exactly like rendered Markdown;
+        `keep` names one more element (with a data-n attribute) the sanitiser lets through."""
         key = (raw, False)
         cached = self._html_cache.get(key)
         if cached is None:
             toc: list[Heading] = []
-            html = self.sanitise(_anchor_headings(raw, toc))
+            html = self.sanitise(_anchor_headings(raw, toc), keep=keep)
             cached = self._html_cache[key] = Body(html=html, toc=tuple(toc), words=words)
         return cached
 
@@ -128,12 +129,16 @@ class MarkdownRenderer:
             raw = _anchor_headings(raw, toc)
         return Body(html=self.sanitise(raw), toc=tuple(toc), words=self.words(text))
 
-    def sanitise(self, html: str) -> str:
+    def sanitise(self, html: str, keep: str | None = None) -> str:
         """Keep safe HTML only, then mark links to other sites rel="noopener"."""
+        tags, attributes = set(ALLOWED_TAGS), ALLOWED_ATTRIBUTES
+        if keep is not None:
+            tags.add(keep)
+            attributes = {**attributes, keep: {"data-n"}}
         clean = nh3.clean(
             html,
-            tags=set(ALLOWED_TAGS),
-            attributes=ALLOWED_ATTRIBUTES,
+            tags=tags,
+            attributes=attributes,
             attribute_filter=_filter_attribute,
             link_rel=None,
             url_schemes=URL_SCHEMES,

@@ -1,9 +1,10 @@
-"""Plain data shared by every stage: entries, assets, the snapshot and content problems."""
+"""Plain data shared by every stage: raw and validated entries, assets, snapshots, problems."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol
 
 # Contentful stores a link as {"sys": {"type": "Link", "linkType": ..., "id": ...}}; the local
@@ -21,7 +22,7 @@ class Link:
     by_slug: bool = False
 
 
-@dataclass
+@dataclass(frozen=True)
 class Asset:
     """A file the content refers to: an image in `content/` or a CMS asset."""
 
@@ -31,58 +32,116 @@ class Asset:
     mime: str
     source: str
     """Where the bytes are: a path for local files, a URL for CMS assets."""
-    url: str = ""
-    """Where the site publishes it; set by the build."""
+    url: str
+    """Where the site shows it: a content-hashed path below /media/, or the CMS's URL."""
     width: int | None = None
     height: int | None = None
     size: int | None = None
 
+    @property
+    def is_local(self) -> bool:
+        return not self.source.startswith(("http://", "https://"))
+
+
+@dataclass(frozen=True)
+class LongText:
+    """A RichText field's value, kept out of memory until a page renders it.
+
+    Bodies are most of a site's bytes; validation records what pages need of them (length,
+    the entries and assets they reference) and the value itself is read back by `digest`.
+    """
+
+    entry_id: str
+    field: str
+    digest: str
+    words: int
+
 
 RESERVED_FIELD_IDS = frozenset(
-    {"id", "content_type", "fields", "origin", "url", "digest", "label", "expose"}
+    {"id", "content_type", "fields", "origin", "url", "digest", "label", "refs", "kind"}
 )
 """Entry's own attributes, which no content type may use as a field id."""
 
 
-@dataclass(eq=False)
 class Entry:
-    """One CMS entry. Templates read its fields as attributes (`article.title`)."""
+    """One validated entry, links resolved: templates read its fields as attributes
+    (`article.title`, `article.author.name`).
+
+    Immutable once the schema stage has built it: later stages compute views into new values
+    instead of writing into an entry, so a cached entry can be shared by any number of builds.
+    """
 
     id: str
     content_type: str
-    fields: dict[str, Any]
     origin: str
-    """Where an editor finds it: a file path for local content, a URL for the CMS."""
-    url: str | None = None
-    """The entry's page on the site, when it has one; set when the site is planned."""
-    digest: str = ""
-    """A hash of everything the source read for this entry, when the source has one."""
+    digest: str
+    url: str | None
+    fields: Mapping[str, Any]
+    refs: tuple[Entry | Asset, ...]
 
-    def expose(self) -> None:
-        """Make the fields plain attributes, which Python and Jinja read far faster than
-        through __getattr__; done once the fields are final (validated, links resolved)."""
-        self.__dict__.update(self.fields)
+    def __init__(
+        self, id: str, content_type: str, origin: str, digest: str, url: str | None
+    ) -> None:
+        values = self.__dict__
+        values.update(
+            id=id,
+            content_type=content_type,
+            origin=origin,
+            digest=digest,
+            url=url,
+            fields=MappingProxyType({}),
+            refs=(),
+        )
+
+    def _complete(self, fields: dict[str, Any], refs: tuple[Entry | Asset, ...]) -> None:
+        """Set the resolved fields once, while the schema stage builds the entry graph
+        (entries may link to each other in cycles, so they exist before their fields)."""
+        values = self.__dict__
+        values["fields"] = MappingProxyType(fields)
+        values["refs"] = refs
+        # Plain attributes: Python and Jinja read them far faster than through __getattr__.
+        values.update(fields)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{self!r} is immutable once validated (setting {name})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{self!r} is immutable once validated (deleting {name})")
 
     def __getitem__(self, name: str) -> Any:
         return self.fields[name]
 
     def __getattr__(self, name: str) -> Any:
-        fields = self.__dict__.get("fields")
-        if fields is not None and name in fields:
-            return fields[name]
-        raise AttributeError(name)
+        # Only reached for names that are not fields (the fields are plain attributes).
+        raise AttributeError(f"{self.content_type} has no field {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle (to forked workers' results, caches) as a plain object: __setattr__ refuses.
+        return (_rebuild_entry, (self.__dict__.copy(),))
 
     @property
     def label(self) -> str:
         """The entry's name for messages: its title or name, else its id."""
-        for key in ("title", "name", "siteName"):
-            value = self.fields.get(key)
-            if isinstance(value, str) and value:
-                return value
-        return self.id
+        return entry_label(self.fields, self.id)
 
     def __repr__(self) -> str:
         return f"Entry({self.content_type}:{self.id})"
+
+
+def _rebuild_entry(values: dict[str, Any]) -> Entry:
+    entry = Entry.__new__(Entry)
+    values["fields"] = MappingProxyType(dict(values["fields"]))
+    entry.__dict__.update(values)
+    return entry
+
+
+def entry_label(fields: Mapping[str, Any], fallback: str) -> str:
+    """An entry's name: its title, name or site name, else fallback."""
+    for key in ("title", "name", "siteName"):
+        value = fields.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return fallback
 
 
 @dataclass(frozen=True)
@@ -99,6 +158,8 @@ class RawEntry:
     digest: str
     """Changes whenever anything the source read for this entry changes (file bytes; CMS
     revision and locale). Validated entries are cached by it."""
+    lines: Mapping[str, int] = field(default_factory=dict)
+    """The line each field starts on, where the source is a text file."""
 
 
 @dataclass(frozen=True)
@@ -116,12 +177,13 @@ class EntryReader(Protocol):
     """Reads entries' fields on demand, so a build reads only entries whose digest changed."""
 
     def read(self, ids: Collection[str]) -> dict[str, RawEntry]:
-        """The raw entries with these ids (every id of `heads`); problems go to the snapshot."""
+        """The raw entries with these ids; an id that cannot be read is left out and its
+        problem added to the snapshot's problems."""
         ...
 
 
 @dataclass
-class SourceSnapshot:
+class Snapshot:
     """What a source offers a build: a head for every entry, fields on demand, every asset."""
 
     description: str
@@ -132,16 +194,29 @@ class SourceSnapshot:
     """Every asset, by id, with `url` already its published address."""
     problems: list[Problem] = field(default_factory=list)
     """What the source met while reading (a file that is not YAML, an asset without a file)."""
+    broken: frozenset[str] = frozenset()
+    """Ids and slugs of entries, and ids of assets, that could not be read (and are among the
+    problems already): links to them are not reported a second time."""
 
 
-@dataclass
-class Snapshot:
-    """Everything a source read: entries, assets, and problems it met while reading."""
+class MemoryReader:
+    """An EntryReader over entries already in memory (tests, small sources)."""
 
-    entries: list[Entry] = field(default_factory=list)
-    assets: dict[str, Asset] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-    description: str = ""
+    def __init__(self, entries: Collection[RawEntry]) -> None:
+        self._entries = {e.id: e for e in entries}
+
+    def read(self, ids: Collection[str]) -> dict[str, RawEntry]:
+        return {i: self._entries[i] for i in ids if i in self._entries}
+
+
+def snapshot_of(
+    entries: Collection[RawEntry],
+    assets: Mapping[str, Asset] | None = None,
+    description: str = "entries in memory",
+) -> Snapshot:
+    """A Snapshot of entries in memory."""
+    heads = {e.id: EntryHead(e.id, e.content_type, e.digest, e.origin) for e in entries}
+    return Snapshot(description, heads, MemoryReader(entries), dict(assets or {}))
 
 
 @dataclass(frozen=True)
@@ -153,9 +228,12 @@ class Problem:
     rule: str
     message: str
     value: Any = None
+    line: int | None = None
+    """The line of the file the field is on, for local files."""
 
     def __str__(self) -> str:
-        where = f"{self.origin}: {self.field}" if self.field else self.origin
+        origin = f"{self.origin}:{self.line}" if self.line else self.origin
+        where = f"{origin}: {self.field}" if self.field else origin
         text = f"{where}: [{self.rule}] {self.message}"
         if self.value is not None:
             text += f" (got {short_repr(self.value)})"
@@ -169,13 +247,18 @@ def short_repr(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Content:
-    """Validated content: entries with their links resolved to Entry and Asset objects."""
+    """Validated content: immutable entries with their links resolved, and every asset."""
 
-    entries: list[Entry]
-    assets: dict[str, Asset]
+    entries: tuple[Entry, ...]
+    assets: Mapping[str, Asset]
     settings: Entry
+    changed: frozenset[str] | None = None
+    """Ids of entries whose digest changed since the cached copy (None: unknown)."""
 
     def of_type(self, content_type: str) -> list[Entry]:
         return [e for e in self.entries if e.content_type == content_type]
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.entries)

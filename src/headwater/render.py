@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jinja2
 from markupsafe import Markup
 
 from headwater.errors import ConfigError
 from headwater.markup import Body, Heading, MarkdownRenderer, reading_minutes
-from headwater.model import Asset, Entry
+from headwater.model import Asset, Entry, LongText
 from headwater.richtext import render_richtext, richtext_words
 from headwater.site import Route, Site, jsonld_text, page_jsonld
 
@@ -45,13 +44,43 @@ class Page:
     kind: str
 
 
+class TextStore(Protocol):
+    """Where long texts are read back, and rendered bodies kept (see cache.ContentCache)."""
+
+    def text(self, digest: str) -> Any: ...
+
+    def html(self, key: str) -> Any | None: ...
+
+    def store_html(self, items: Iterable[tuple[str, str, Any]]) -> None: ...
+
+
+class NoTexts:
+    """A TextStore for content whose long texts are all in memory."""
+
+    def text(self, digest: str) -> Any:
+        raise KeyError(digest)
+
+    def html(self, key: str) -> Any | None:
+        return None
+
+    def store_html(self, items: Iterable[tuple[str, str, Any]]) -> None:
+        return None
+
+
 def make_environment(
     templates_dir: Path,
     site: Site,
     static_urls: Mapping[str, str],
     cache_dir: Path | None = None,
+    *,
+    texts: TextStore | None = None,
+    body_key: Callable[[Entry, LongText], str] | None = None,
 ) -> jinja2.Environment:
-    """The theme's Jinja2 environment; compiled templates are kept in cache_dir when given."""
+    """The theme's Jinja2 environment; compiled templates are kept in cache_dir when given.
+
+    `texts` reads bodies kept out of memory and keeps their rendered HTML under
+    `body_key(entry, text)`, which must cover everything the HTML is made from.
+    """
     cache = None
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -75,14 +104,11 @@ def make_environment(
             raise jinja2.TemplateRuntimeError(f"static/{name} does not exist") from None
 
     richtext = _RichText(env, site, markdown)
+    bodies = _Bodies(markdown, richtext, texts or NoTexts(), body_key)
+    env.globals[_BODIES] = bodies
 
     def body(entry: Entry) -> _LazyBody:
-        value = entry.fields.get("body")
-        if isinstance(value, dict):
-            document = value
-            return _LazyBody(lambda: richtext.body(document), lambda: richtext_words(document))
-        text = value if isinstance(value, str) else ""
-        return _LazyBody(lambda: markdown.render(text), lambda: markdown.words(text))
+        return _LazyBody(entry, bodies)
 
     def render_markdown(text: str | None) -> Markup:
         return Markup(markdown.render(text).html) if text else Markup("")
@@ -118,24 +144,88 @@ def make_environment(
     return env
 
 
-class _LazyBody:
-    """What `body(entry)` gives templates: the HTML is rendered only when a template asks."""
+_BODIES = "_headwater_bodies"
 
-    def __init__(self, render: Callable[[], Body], words: Callable[[], int]) -> None:
-        self._render = render
-        self._words = words
+
+def flush_bodies(env: jinja2.Environment) -> None:
+    """Keep the bodies this process rendered in the text store, for the next build."""
+    bodies = env.globals.get(_BODIES)
+    if isinstance(bodies, _Bodies):
+        bodies.flush()
+
+
+class _Bodies:
+    """Entries' bodies rendered once per build, and once per content across builds: a body
+    whose HTML the text store has under the same key is not parsed or sanitised again."""
+
+    def __init__(
+        self,
+        markdown: MarkdownRenderer,
+        richtext: _RichText,
+        texts: TextStore,
+        body_key: Callable[[Entry, LongText], str] | None,
+    ) -> None:
+        self.markdown = markdown
+        self.richtext = richtext
+        self.texts = texts
+        self.body_key = body_key
+        self.done: dict[str, Body] = {}
+        self.new: list[tuple[str, str, Any]] = []
+
+    def words(self, entry: Entry) -> int:
+        value = entry.fields.get("body")
+        if isinstance(value, LongText):
+            return value.words
+        if isinstance(value, dict):
+            return richtext_words(value)
+        return self.markdown.words(value) if isinstance(value, str) else 0
+
+    def render(self, entry: Entry) -> Body:
+        value = entry.fields.get("body")
+        if not isinstance(value, LongText):
+            if isinstance(value, dict):
+                return self.richtext.body(value)
+            return self.markdown.render(value if isinstance(value, str) else "")
+        key = self.body_key(entry, value) if self.body_key else f"{entry.id}:{value.digest}"
+        found = self.done.get(key)
+        if found is None:
+            found = self.texts.html(key)
+            if found is None:
+                found = self.render_text(self.texts.text(value.digest))
+                self.new.append((key, value.digest, found))
+            self.done[key] = found
+        return found
+
+    def render_text(self, value: Any) -> Body:
+        if isinstance(value, dict):
+            return self.richtext.body(value)
+        return self.markdown.render(value if isinstance(value, str) else "")
+
+    def flush(self) -> None:
+        """Keep what this process rendered for the next build."""
+        new, self.new = self.new, []
+        self.texts.store_html(new)
+
+
+class _LazyBody:
+    """What `body(entry)` gives templates: the HTML is rendered only when a template asks, and
+    a listing's reading time never renders the body at all."""
+
+    def __init__(self, entry: Entry, bodies: _Bodies) -> None:
+        self._entry = entry
+        self._bodies = bodies
 
     @property
     def html(self) -> Markup:
-        return Markup(self._render().html)
+        return Markup(self._bodies.render(self._entry).html)
 
     @property
     def toc(self) -> tuple[Heading, ...]:
-        return self._render().toc
+        return self._bodies.render(self._entry).toc
 
     @property
     def words(self) -> int:
-        return self._words()
+        return self._bodies.words(self._entry)
 
     @property
     def reading_minutes(self) -> int:
@@ -155,22 +245,21 @@ class _RichText:
     def body(self, document: dict[str, Any]) -> Body:
         # Embedded entries and assets are our own templates' HTML (a <picture> with srcset,
         # which the sanitiser would strip): they go in after the document is sanitised, through
-        # placeholders no editor can guess.
+        # placeholder elements. An editor cannot forge one: the RichText writer escapes every
+        # character of text, so the only tags in its output are the writer's own.
         embeds: list[str] = []
-        marker = f"hw{secrets.token_hex(8)}embed"
 
         def embed(kind: str, target: Mapping[str, Any]) -> str:
             embeds.append(self.embed(kind, target))
-            return f"{marker}{len(embeds) - 1}{marker}"
+            return f'<{EMBED_TAG} data-n="{len(embeds) - 1}"></{EMBED_TAG}>'
 
         raw = render_richtext(
             document, link_entry=self.link_entry, link_asset=self.link_asset, embed=embed
         )
-        body = self.markdown.render_html(raw, richtext_words(document))
+        body = self.markdown.render_html(raw, richtext_words(document), keep=EMBED_TAG)
         if not embeds:
             return body
-        pattern = re.compile(f"(?:<p>)?{marker}(\\d+){marker}(?:</p>)?")
-        html = pattern.sub(lambda m: embeds[int(m.group(1))], body.html)
+        html = _EMBED.sub(lambda m: embeds[int(m.group(1))], body.html)
         return Body(html=html, toc=body.toc, words=body.words)
 
     def _target_id(self, target: Mapping[str, Any]) -> str:
@@ -197,6 +286,9 @@ class _RichText:
         template = self.env.select_template(names)
         return str(template.render(entry=entry, inline=kind.endswith("inline")))
 
+
+EMBED_TAG = "headwater-embed"
+_EMBED = re.compile(f'(?:<p>)?<{EMBED_TAG} data-n="(\\d+)"></{EMBED_TAG}>(?:</p>)?')
 
 IMAGE_WIDTHS = (480, 800, 1200, 1600, 2400)
 IMAGES_API_MAX = 4000

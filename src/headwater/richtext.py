@@ -101,6 +101,34 @@ def richtext_words(document: Mapping[str, Any]) -> int:
     return markup.count_words("".join(parts))
 
 
+_REFERENCING = {
+    EMBEDDED_ENTRY: "Entry",
+    EMBEDDED_ENTRY_INLINE: "Entry",
+    ENTRY_HYPERLINK: "Entry",
+    EMBEDDED_ASSET: "Asset",
+    ASSET_HYPERLINK: "Asset",
+}
+
+
+def references(document: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """Every entry and asset a document embeds or links to: (link type, id, node type), in
+    document order, each (link type, id) once."""
+    found: dict[tuple[str, str], str] = {}
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        kind = node.get("nodeType")
+        link_type = _REFERENCING.get(kind) if isinstance(kind, str) else None
+        if link_type is not None:
+            target = _target(node)
+            sys = target.get("sys") if target is not None else None
+            ident = sys.get("id") if isinstance(sys, Mapping) else None
+            if isinstance(ident, str) and ident:
+                found.setdefault((link_type, ident), str(kind))
+        stack.extend(reversed(_children(node)))
+    return [(link_type, ident, kind) for (link_type, ident), kind in found.items()]
+
+
 def is_safe_url(url: str) -> bool:
     """True for relative URLs and http, https, mailto and tel ones."""
     # Browsers drop tabs and newlines anywhere in a URL, and controls and spaces around it.

@@ -1,34 +1,25 @@
-"""Load the content model from `cms_schema/` and check a snapshot against it.
+"""Load the content model from `cms_schema/` and check one entry's fields against it.
 
 The model files are Contentful content types, so the rules here are Contentful's field types
-and validations, applied to every source alike. Checking also resolves links: a validated
-entry's link fields hold the Entry and Asset objects they point to.
+and validations, applied to every source alike. What needs more than one entry (unique
+values, links) is checked when the entries are put together (content.py).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
+import difflib
+import hashlib
 import json
 import re
-from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from headwater.errors import ConfigError
-from headwater.model import (
-    ASSET,
-    ENTRY,
-    RESERVED_FIELD_IDS,
-    Asset,
-    Content,
-    Entry,
-    Link,
-    Problem,
-    Snapshot,
-)
+from headwater.model import ENTRY, RESERVED_FIELD_IDS, Link, LongText, Problem, RawEntry
+from headwater.richtext import references
 
 SETTINGS_TYPE = "siteSettings"
 SYMBOL_MAX = 256
@@ -56,9 +47,70 @@ class ContentModel:
     """The content types by id, as read from `cms_schema/*.json`."""
 
     types: dict[str, dict[str, Any]]
+    digest: str = ""
+    """A hash of the model files: what every validated entry depends on."""
+    _fields: dict[str, list[dict[str, Any]]] = field(default_factory=dict, compare=False)
 
     def fields(self, content_type: str) -> list[dict[str, Any]]:
-        return [f for f in self.types[content_type]["fields"] if not f.get("omitted")]
+        found = self._fields.get(content_type)
+        if found is None:
+            spec = self.types[content_type]["fields"]
+            found = self._fields[content_type] = [f for f in spec if not f.get("omitted")]
+        return found
+
+    def unique_fields(self, content_type: str) -> list[str]:
+        return [
+            spec["id"]
+            for spec in self.fields(content_type)
+            if any(rule.get("unique") for rule in spec.get("validations", []))
+        ]
+
+    def link_fields(self, content_type: str) -> list[LinkField]:
+        """A type's link fields: name, whether an array, allowed entry types and MIME groups."""
+        found = []
+        for spec in self.fields(content_type):
+            is_array = spec["type"] == "Array"
+            item = spec.get("items", {}) if is_array else spec
+            if item.get("type") == "Link":
+                found.append(
+                    LinkField(
+                        spec["id"],
+                        is_array,
+                        _link_rule(item, "linkContentType"),
+                        _link_rule(item, "linkMimetypeGroup"),
+                    )
+                )
+        return found
+
+
+@dataclass(frozen=True)
+class LinkField:
+    name: str
+    is_array: bool
+    content_types: list[str] | None
+    mime_groups: list[str] | None
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One entry checked against the model, its links not yet resolved: what the content
+    cache keeps, so an unchanged entry is not checked again."""
+
+    id: str
+    content_type: str
+    origin: str
+    digest: str
+    fields: dict[str, Any]
+    """Field values as the model types them; links as Link; RichText values as LongText."""
+    texts: tuple[LongText, ...] = ()
+    refs: tuple[tuple[Link, str, str], ...] = ()
+    """What the long texts reference: (link, field, node type) each."""
+    lines: Mapping[str, int] = field(default_factory=dict)
+
+    def problem(self, name: str, rule: str, message: str, value: Any = None) -> Problem:
+        """A problem with one of this entry's fields, at the field's line when known."""
+        line = self.lines.get(name.split("[", 1)[0])
+        return Problem(self.origin, name, rule, message, value, line)
 
 
 def load_model(schema_dir: Path) -> ContentModel:
@@ -79,83 +131,83 @@ def load_model(schema_dir: Path) -> ContentModel:
         types[type_id] = data
     if not types:
         raise ConfigError(f"no content types found in {schema_dir}")
-    return ContentModel(types)
+    digest = hashlib.blake2b(json.dumps(types, sort_keys=True).encode(), digest_size=16).hexdigest()
+    return ContentModel(types, digest)
 
 
-def check_snapshot(snapshot: Snapshot, model: ContentModel) -> tuple[Content | None, list[Problem]]:
-    """Check every entry against the model; return resolved content and every problem found."""
-    problems = list(snapshot.problems)
-    entries: list[Entry] = []
-    for entry in snapshot.entries:
-        if entry.content_type not in model.types:
-            problems.append(
-                Problem(
-                    entry.origin,
-                    "",
-                    "contentType",
-                    f"unknown content type {entry.content_type!r}; the model has "
-                    f"{', '.join(sorted(model.types))}",
-                )
-            )
-            continue
-        checked = _check_fields(entry, model.fields(entry.content_type), problems)
-        entries.append(dataclasses.replace(entry, fields=checked))
-    problems += _check_unique(entries, model)
-    _resolve_links(entries, snapshot.assets, model, problems)
-    settings = [e for e in entries if e.content_type == SETTINGS_TYPE]
-    if SETTINGS_TYPE in model.types and len(settings) != 1:
-        problems.append(
-            Problem(
-                SETTINGS_TYPE,
-                "",
-                "singleton",
-                f"there must be exactly one {SETTINGS_TYPE} entry, found {len(settings)}",
-            )
-        )
-    if problems or not settings:
-        return None, problems
-    return Content(entries=entries, assets=snapshot.assets, settings=settings[0]), problems
+def check_entry(raw: RawEntry, model: ContentModel) -> tuple[Checked, list[Problem], list[Any]]:
+    """Check one entry's fields; return the checked entry, its problems, and the values of
+    its long texts (by position in `Checked.texts`)."""
+    lines = dict(raw.lines)
+    problems: list[Problem] = []
 
+    def problem(name: str, rule: str, message: str, value: Any = None) -> None:
+        line = lines.get(name.split("[", 1)[0])
+        problems.append(Problem(raw.origin, name, rule, message, value, line))
 
-def _check_fields(
-    entry: Entry, fields: list[dict[str, Any]], problems: list[Problem]
-) -> dict[str, Any]:
+    fields = model.fields(raw.content_type)
     known = {f["id"] for f in fields}
-    for name in entry.fields:
+    for name in raw.fields:
         if name not in known:
-            problems.append(
-                Problem(
-                    entry.origin,
-                    name,
-                    "unknownField",
-                    f"{entry.content_type} has no field {name!r}; its fields are "
-                    f"{', '.join(sorted(known))}",
-                )
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            problem(
+                name,
+                "unknownField",
+                f"{raw.content_type} has no field {name!r}; {hint}its fields are "
+                f"{', '.join(sorted(known))}",
             )
     checked: dict[str, Any] = {}
+    texts: list[LongText] = []
+    values: list[Any] = []
+    refs: list[tuple[Link, str, str]] = []
     for spec in fields:
         name = spec["id"]
-        value = entry.fields.get(name)
+        value = raw.fields.get(name)
         if value in (None, "", [], {}):
             if spec.get("required"):
-                problems.append(
-                    Problem(entry.origin, name, "required", f"{spec.get('name', name)} is required")
-                )
+                problem(name, "required", f"{spec.get('name', name)} is required")
             checked[name] = [] if spec["type"] == "Array" else None
             continue
-        checked[name] = _check_value(entry.origin, name, spec, value, problems)
-    return checked
+        before = len(problems)
+        result = _check_value(name, spec, value, problem)
+        if spec["type"] == "RichText" and len(problems) == before and result is not None:
+            text = _long_text(raw.id, name, result)
+            texts.append(text)
+            values.append(result)
+            if isinstance(result, dict):
+                refs += [
+                    (Link(kind, ident), name, node) for kind, ident, node in references(result)
+                ]
+            result = text
+        checked[name] = result
+    entry = Checked(
+        raw.id, raw.content_type, raw.origin, raw.digest, checked, tuple(texts), tuple(refs), lines
+    )
+    return entry, problems, values
 
 
-def _check_value(
-    origin: str, name: str, spec: dict[str, Any], value: Any, problems: list[Problem]
-) -> Any:
+def _long_text(entry_id: str, name: str, value: Any) -> LongText:
+    # Imported here: only entries with bodies need the renderers' word counts.
+    from headwater.cache import text_digest
+    from headwater.markup import count_words
+    from headwater.richtext import richtext_words
+
+    words = count_words(value) if isinstance(value, str) else richtext_words(value)
+    return LongText(entry_id, name, text_digest(value), words)
+
+
+Report = Callable[..., None]
+"""problem(field, rule, message, value=None): record one problem with the entry's field."""
+
+
+def _check_value(name: str, spec: dict[str, Any], value: Any, problem: Report) -> Any:
     kind = spec["type"]
     if kind == "Array":
         if not isinstance(value, list):
             value = [value] if spec.get("items", {}).get("type") == "Link" else value
         if not isinstance(value, list):
-            problems.append(Problem(origin, name, "type", "must be a list", value))
+            problem(name, "type", "must be a list", value)
             return []
         items = spec.get("items", {})
         item_spec = {
@@ -164,28 +216,24 @@ def _check_value(
             "validations": items.get("validations", []),
         }
         result = [
-            _check_value(origin, f"{name}[{i}]", item_spec, item, problems)
-            for i, item in enumerate(value)
+            _check_value(f"{name}[{i}]", item_spec, item, problem) for i, item in enumerate(value)
         ]
-        _apply_validations(origin, name, spec, result, problems)
+        _apply_validations(name, spec, result, problem)
         return result
     converted = _coerce(kind, spec.get("linkType"), value)
     if converted is _WRONG:
         expected = _EXPECTED.get(kind, kind)
-        problems.append(Problem(origin, name, "type", f"must be {expected}", value))
+        problem(name, "type", f"must be {expected}", value)
         return None
     limit = {"Symbol": SYMBOL_MAX, "Text": TEXT_MAX}.get(kind)
     if limit and len(converted) > limit:
-        problems.append(
-            Problem(
-                origin,
-                name,
-                "size",
-                f"{kind} fields hold at most {limit} characters, this has {len(converted)}",
-                converted,
-            )
+        problem(
+            name,
+            "size",
+            f"{kind} fields hold at most {limit} characters, this has {len(converted)}",
+            converted,
         )
-    _apply_validations(origin, name, spec, converted, problems)
+    _apply_validations(name, spec, converted, problem)
     return converted
 
 
@@ -256,9 +304,7 @@ def _to_link(link_type: str | None, value: Any) -> Any:
     return _WRONG
 
 
-def _apply_validations(
-    origin: str, name: str, spec: dict[str, Any], value: Any, problems: list[Problem]
-) -> None:
+def _apply_validations(name: str, spec: dict[str, Any], value: Any, problem: Report) -> None:
     for rule in spec.get("validations", []):
         for key, arg in rule.items():
             check = _VALIDATORS.get(key)
@@ -269,7 +315,7 @@ def _apply_validations(
                 message = rule.get("message") or failure
                 if rule.get("message"):
                     message = f"{rule['message']} ({failure})"
-                problems.append(Problem(origin, name, key, message, _shown(value)))
+                problem(name, key, message, _shown(value))
 
 
 def _shown(value: Any) -> Any:
@@ -346,80 +392,6 @@ _VALIDATORS: dict[str, Callable[[Any, Any], str | None]] = {
 }
 
 
-def _check_unique(entries: list[Entry], model: ContentModel) -> list[Problem]:
-    problems: list[Problem] = []
-    for type_id in model.types:
-        for spec in model.fields(type_id):
-            if not any(rule.get("unique") for rule in spec.get("validations", [])):
-                continue
-            seen: dict[Any, list[Entry]] = defaultdict(list)
-            for entry in entries:
-                value = entry.fields.get(spec["id"])
-                if entry.content_type == type_id and value is not None:
-                    seen[value].append(entry)
-            for value, holders in seen.items():
-                if len(holders) < 2:
-                    continue
-                for entry in holders:
-                    others = ", ".join(o.origin for o in holders if o is not entry)
-                    problems.append(
-                        Problem(
-                            entry.origin,
-                            spec["id"],
-                            "unique",
-                            f"must be unique among {type_id} entries; also used by {others}",
-                            value,
-                        )
-                    )
-    return problems
-
-
-def _resolve_links(
-    entries: list[Entry], assets: dict[str, Asset], model: ContentModel, problems: list[Problem]
-) -> None:
-    by_id = {e.id: e for e in entries}
-    by_slug: dict[str, list[Entry]] = defaultdict(list)
-    for entry in entries:
-        slug = entry.fields.get("slug")
-        if isinstance(slug, str):
-            by_slug[slug].append(entry)
-    link_fields = {type_id: _link_fields(model, type_id) for type_id in model.types}
-    for entry in entries:
-        fields = entry.fields
-        for name, is_array, allowed, groups in link_fields[entry.content_type]:
-            value = fields[name]
-            if not is_array:
-                fields[name] = (
-                    _resolve(entry, name, value, allowed, groups, by_id, by_slug, assets, problems)
-                    if isinstance(value, Link)
-                    else None
-                )
-                continue
-            resolved = [
-                _resolve(
-                    entry, f"{name}[{i}]", link, allowed, groups, by_id, by_slug, assets, problems
-                )
-                for i, link in enumerate(value)
-                if isinstance(link, Link)
-            ]
-            fields[name] = [r for r in resolved if r is not None]
-        entry.expose()
-
-
-def _link_fields(
-    model: ContentModel, type_id: str
-) -> list[tuple[str, bool, list[str] | None, list[str] | None]]:
-    """A type's link fields: name, whether an array, allowed entry types, allowed MIME groups."""
-    found = []
-    for spec in model.fields(type_id):
-        is_array = spec["type"] == "Array"
-        item = spec.get("items", {}) if is_array else spec
-        if item.get("type") == "Link":
-            allowed = _link_rule(item, "linkContentType")
-            found.append((spec["id"], is_array, allowed, _link_rule(item, "linkMimetypeGroup")))
-    return found
-
-
 def _in_group(group: str, mime: str) -> bool:
     test = MIME_GROUPS.get(group)
     return test is not None and test(mime)
@@ -430,83 +402,6 @@ def _link_rule(spec: dict[str, Any], key: str) -> list[str] | None:
         if key in rule:
             return list(rule[key])
     return None
-
-
-def _resolve(
-    entry: Entry,
-    name: str,
-    link: Link,
-    allowed: list[str] | None,
-    groups: list[str] | None,
-    by_id: dict[str, Entry],
-    by_slug: dict[str, list[Entry]],
-    assets: dict[str, Asset],
-    problems: list[Problem],
-) -> Entry | Asset | None:
-    if link.link_type == ASSET:
-        asset = assets.get(link.key)
-        if asset is None:
-            problems.append(
-                Problem(entry.origin, name, "link", "links to a missing asset", link.key)
-            )
-            return None
-        if groups and not any(_in_group(g, asset.mime) for g in groups):
-            problems.append(
-                Problem(
-                    entry.origin,
-                    name,
-                    "linkMimetypeGroup",
-                    f"must be a file of type {' or '.join(groups)}, not {asset.mime}",
-                    asset.id,
-                )
-            )
-        if asset.mime.startswith("image/") and not asset.alt:
-            problems.append(
-                Problem(
-                    entry.origin,
-                    name,
-                    "altText",
-                    "the image needs alt text describing it for people who cannot see it",
-                    asset.id,
-                )
-            )
-        return asset
-    candidates = _candidates(link, by_id, by_slug)
-    wanted = [c for c in candidates if allowed is None or c.content_type in allowed]
-    kinds = " or ".join(allowed or ["entry"])
-    if not wanted:
-        if candidates:
-            found = ", ".join(f"{c.content_type} {c.origin}" for c in candidates)
-            problems.append(
-                Problem(
-                    entry.origin,
-                    name,
-                    "linkContentType",
-                    f"must link to {_a(kinds)}, but {link.key!r} is {found}",
-                    link.key,
-                )
-            )
-        else:
-            problems.append(
-                Problem(
-                    entry.origin,
-                    name,
-                    "link",
-                    f"links to {_a(kinds)} that does not exist",
-                    link.key,
-                )
-            )
-        return None
-    return wanted[0]
-
-
-def _candidates(
-    link: Link, by_id: dict[str, Entry], by_slug: dict[str, list[Entry]]
-) -> Iterable[Entry]:
-    if link.by_slug:
-        return by_slug.get(link.key, [])
-    target = by_id.get(link.key)
-    return [target] if target else []
 
 
 def _a(noun: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import json
@@ -79,7 +80,7 @@ class SitemapUrl:
     lastmod: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class Route:
     """One output file: its URL, the template that renders it and what that template gets."""
 
@@ -141,27 +142,31 @@ class Site:
         return self.absolute(route.url)
 
 
+URL_PREFIXES = {"article": "/blog/", "topic": "/topics/", "author": "/authors/", "page": "/"}
+"""Where each content type's pages live: `/blog/<slug>/` and so on."""
+
+
+def entry_url(content_type: str, slug: str | None, is_home: bool) -> str | None:
+    """An entry's page on the site; None for types without pages (site settings)."""
+    if is_home:
+        return "/"
+    prefix = URL_PREFIXES.get(content_type)
+    return f"{prefix}{slug}/" if prefix is not None and slug else None
+
+
 def plan_site(
     content: Content, base_url: str, *, preview: bool = False
 ) -> tuple[Site, list[Problem]]:
     """Lay out every page; report duplicate URLs and navigation that leads nowhere."""
     settings = content.settings
-    articles = sorted(
-        content.of_type("article"), key=lambda a: (a.publishDate, a.slug), reverse=True
-    )
-    topics = sorted(content.of_type("topic"), key=lambda t: t.slug)
-    authors = sorted(content.of_type("author"), key=lambda a: a.slug)
+    by_type: dict[str, list[Entry]] = defaultdict(list)
+    for entry in content.entries:
+        by_type[entry.content_type].append(entry)
+    articles = sorted(by_type["article"], key=_newest_first, reverse=True)
+    topics = sorted(by_type["topic"], key=_by_slug)
+    authors = sorted(by_type["author"], key=_by_slug)
     home: Entry = settings.homePage
-    pages = sorted((p for p in content.of_type("page") if p is not home), key=lambda p: p.slug)
-    for article in articles:
-        article.url = f"/blog/{article.slug}/"
-    for topic in topics:
-        topic.url = f"/topics/{topic.slug}/"
-    for author in authors:
-        author.url = f"/authors/{author.slug}/"
-    for page in pages:
-        page.url = f"/{page.slug}/"
-    home.url = "/"
+    pages = sorted((p for p in by_type["page"] if p is not home), key=_by_slug)
 
     dates = [d for a in articles for d in (a.publishDate, a.lastReviewed) if d]
     newest = max(dates, default=dt.date(2000, 1, 1))
@@ -251,6 +256,14 @@ def plan_site(
     return site, _check_routes(site)
 
 
+def _newest_first(article: Entry) -> tuple[dt.date, str]:
+    return (article.publishDate, article.slug)
+
+
+def _by_slug(entry: Entry) -> str:
+    return str(entry.slug)
+
+
 def _entry_route(
     entry: Entry,
     template: str,
@@ -336,9 +349,12 @@ def _topic_routes(topic: Entry, listed: list[Entry], settings: Entry) -> list[Ro
         )
         if pagination.number > 1:
             suffix = _page_suffix(pagination)
-            route.url = pagination.url(pagination.number)
-            route.title = f"{topic.label}{suffix} | {settings.siteName}"
-            route.heading = f"{topic.label}{suffix}"
+            route = dataclasses.replace(
+                route,
+                url=pagination.url(pagination.number),
+                title=f"{topic.label}{suffix} | {settings.siteName}",
+                heading=f"{topic.label}{suffix}",
+            )
         routes.append(route)
     return routes
 

@@ -20,11 +20,11 @@ import requests
 import responses
 from contentful_server import DELIVERY_TOKEN, ContentfulServer, FakeSpace
 from responses import matchers
-from support import REPO
+from support import REPO, read_all, validate
 
 from headwater.errors import ConfigError, SourceError
-from headwater.model import Snapshot
-from headwater.schema import check_snapshot, load_model
+from headwater.model import Snapshot, entry_label
+from headwater.schema import load_model
 from headwater.sources import contentful_store
 from headwater.sources.contentful import (
     ContentfulSettings,
@@ -126,7 +126,7 @@ def store_file(cache: Path, kind: str = "delivery") -> Path:
 
 
 def by_id(snapshot: Snapshot) -> dict[str, Any]:
-    return {entry.id: entry for entry in snapshot.entries}
+    return read_all(snapshot)
 
 
 # Settings
@@ -209,9 +209,9 @@ def test_initial_sync_follows_every_page_and_keeps_the_sync_token(
     entries = by_id(snapshot)
     article = entries[ARTICLE_1]
     assert article.content_type == "article"
-    assert article.title == "The First Article"
-    assert article.author == {"sys": {"type": "Link", "linkType": "Entry", "id": AUTHOR}}
-    assert article.body["nodeType"] == "document"
+    assert article.fields["title"] == "The First Article"
+    assert article.fields["author"] == {"sys": {"type": "Link", "linkType": "Entry", "id": AUTHOR}}
+    assert article.fields["body"]["nodeType"] == "document"
     assert article.origin == f"article “The First Article” ({APP}/entries/{ARTICLE_1})"
     assert article.digest == f"{ARTICLE_1}:4:2026-02-01T10:30:44.219Z"
 
@@ -242,7 +242,7 @@ def test_entries_of_types_outside_the_model_are_dropped_with_one_notice(
     add_sync(api, INITIAL, None)
     with caplog.at_level(logging.INFO, logger="headwater"):
         snapshot = load(settings, tmp_path)
-    assert "landingPage" not in {e.content_type for e in snapshot.entries}
+    assert "landingPage" not in {h.content_type for h in snapshot.heads.values()}
     notices = [r.getMessage() for r in caplog.records if "landingPage" in r.getMessage()]
     assert notices == [
         "ignoring 1 Contentful entry of content types not in cms_schema/: landingPage (1)"
@@ -254,7 +254,7 @@ def test_the_fixture_space_passes_the_content_model(
 ) -> None:
     add_metadata(api)
     add_sync(api, INITIAL, None)
-    content, problems = check_snapshot(load(settings, tmp_path), load_model(REPO / "cms_schema"))
+    content, problems = validate(load(settings, tmp_path), load_model(REPO / "cms_schema"))
     assert problems == []
     assert content is not None
     assert content.settings.homePage.slug == "home"
@@ -270,8 +270,8 @@ def test_a_delta_applies_an_update_a_new_entry_and_a_deletion(
     entries = by_id(load(settings, tmp_path))
 
     assert sync_calls(api) == [f"{CDN}/sync?sync_token={FIRST_TOKEN}"]
-    assert entries[ARTICLE_1].title == "The First Article, Revised"
-    assert entries[ARTICLE_3].title == "A Third Article"
+    assert entries[ARTICLE_1].fields["title"] == "The First Article, Revised"
+    assert entries[ARTICLE_3].fields["title"] == "A Third Article"
     assert ARTICLE_2 not in entries
     store = json.loads(store_file(tmp_path).read_text(encoding="utf-8"))
     assert store["syncToken"] == token_of(fixture("sync_delta.json")["nextSyncUrl"])
@@ -287,7 +287,7 @@ def test_a_one_entry_delta_makes_exactly_one_sync_request(
     assert len(sync_calls(api)) == 1
     assert len(api.calls) == 3  # /locales, /content_types, one sync page
     topic = next(e for e in entries.values() if e.content_type == "topic")
-    assert topic.summary == "Articles about testing, and how to read them."
+    assert topic.fields["summary"] == "Articles about testing, and how to read them."
 
 
 def test_an_empty_delta_keeps_the_store_and_its_token(
@@ -299,7 +299,7 @@ def test_an_empty_delta_keeps_the_store_and_its_token(
     for _ in range(2):  # the second build still starts from the first token
         add_metadata(api)
         add_sync(api, [empty], FIRST_TOKEN)
-        assert len(load(settings, tmp_path).entries) == 7
+        assert len(load(settings, tmp_path).heads) == 7
         api.reset()
     assert (store_file(tmp_path).stat().st_mtime_ns, store_file(tmp_path).read_bytes()) == before
 
@@ -371,9 +371,9 @@ def test_fields_follow_the_locale_fallback_chain_only_when_absent(
     add_sync(api, INITIAL, None)
     settings = dataclasses.replace(settings, locale=locale)
     article = by_id(load(settings, tmp_path))[ARTICLE_1]
-    assert article.title == title
-    assert article.summary == "A short summary of the first article."  # only en-US has one
-    assert article.slug == "first-article"  # not localized: the default locale's value
+    assert article.fields["title"] == title
+    assert article.fields["summary"] == "A short summary of the first article."  # en-US only
+    assert article.fields["slug"] == "first-article"  # not localized: the default locale's value
 
 
 def test_a_locale_without_fallback_leaves_untranslated_fields_empty(
@@ -384,7 +384,7 @@ def test_a_locale_without_fallback_leaves_untranslated_fields_empty(
     settings = dataclasses.replace(settings, locale="fr-FR")
     article = by_id(load(settings, tmp_path))[ARTICLE_1]
     assert "title" not in article.fields and "summary" not in article.fields
-    assert article.slug == "first-article"  # not localized: always the default locale's value
+    assert article.fields["slug"] == "first-article"  # not localized
     assert article.origin.startswith(f"article “{ARTICLE_1}” (")
 
 
@@ -409,7 +409,7 @@ def test_a_link_to_a_missing_entry_is_a_problem_naming_both_entries(
     article["fields"]["author"]["en-US"]["sys"]["id"] = "6mIsSiNgAuThOr00000000"
     add_metadata(api)
     add_sync(api, pages, None)
-    content, problems = check_snapshot(load(settings, tmp_path), load_model(REPO / "cms_schema"))
+    content, problems = validate(load(settings, tmp_path), load_model(REPO / "cms_schema"))
     assert content is None
     [problem] = problems
     assert (problem.field, problem.rule) == ("author", "link")
@@ -436,7 +436,7 @@ def test_unpublishing_a_linked_entry_is_a_problem_not_a_crash(
     }
     add_metadata(api)
     add_sync(api, [delta], FIRST_TOKEN)
-    content, problems = check_snapshot(load(settings, tmp_path), load_model(REPO / "cms_schema"))
+    content, problems = validate(load(settings, tmp_path), load_model(REPO / "cms_schema"))
     assert content is None
     linking = {(p.origin.split(" (")[0], p.field) for p in problems if AUTHOR in str(p)}
     assert linking == {
@@ -461,7 +461,7 @@ def test_a_rate_limited_request_waits_for_the_reset_header(
     add_metadata(api)
     add_sync(api, INITIAL, None)
     sleeps = Sleeps()
-    assert len(load(settings, tmp_path, sleep=sleeps).entries) == 7
+    assert len(load(settings, tmp_path, sleep=sleeps).heads) == 7
     assert sleeps == [7.0]
 
 
@@ -472,7 +472,7 @@ def test_a_server_error_is_retried_after_a_short_backoff(
     api.get(CDN + "/sync", status=500, json=fixture("error_500.json"))
     add_sync(api, INITIAL, None)
     sleeps = Sleeps()
-    assert len(load(settings, tmp_path, sleep=sleeps).entries) == 7
+    assert len(load(settings, tmp_path, sleep=sleeps).heads) == 7
     assert len(sleeps) == 1 and 0.25 <= sleeps[0] <= 0.5
 
 
@@ -576,7 +576,7 @@ def test_a_sync_killed_mid_way_leaves_the_store_as_it_was(
     add_metadata(api)
     add_sync(api, [page_1, page_2], FIRST_TOKEN)
     entries = by_id(load(settings, tmp_path))
-    assert entries[ARTICLE_1].title == "The First Article, Revised"
+    assert entries[ARTICLE_1].fields["title"] == "The First Article, Revised"
     assert ARTICLE_3 in entries and ARTICLE_2 not in entries
 
 
@@ -627,7 +627,7 @@ def test_a_damaged_store_is_rebuilt_by_a_full_sync_with_a_message(
     add_sync(api, INITIAL, None)
     with caplog.at_level(logging.WARNING, logger="headwater"):
         snapshot = load(settings, tmp_path)
-    assert len(snapshot.entries) == 7
+    assert len(snapshot.heads) == 7
     assert any(
         "is damaged" in r.getMessage() and "full sync" in r.getMessage() for r in caplog.records
     )
@@ -717,8 +717,8 @@ def test_preview_pages_entries_and_halves_the_page_when_it_is_too_big(
         if "/entries" in (c.request.url or "")
     ]
     assert limits == [1000, 500, 250, 125, 62, 31, 15, 7, 3, 3, 3]
-    assert {e.id for e in snapshot.entries} == {i["sys"]["id"] for i in every["items"]}
-    assert "A Draft Article" in {e.label for e in snapshot.entries}
+    assert set(snapshot.heads) == {i["sys"]["id"] for i in every["items"]}
+    assert "A Draft Article" in {entry_label(e.fields, e.id) for e in read_all(snapshot).values()}
     assert snapshot.description == f"Contentful space {SPACE}/master (preview)"
     assert store_file(tmp_path, "preview").is_file()
     assert not store_file(tmp_path).exists()  # the delivery store is not touched
@@ -742,7 +742,7 @@ def test_a_whole_space_loads_over_http_and_then_syncs_one_delta(
         )
         first = load(settings, tmp_path)
         assert len(server.paths("/sync")) == 3  # nine items, three per page
-        content, problems = check_snapshot(first, load_model(REPO / "cms_schema"))
+        content, problems = validate(first, load_model(REPO / "cms_schema"))
         assert problems == [] and content is not None
 
         revised = fixture("sync_delta.json")["items"][0]
@@ -751,7 +751,7 @@ def test_a_whole_space_loads_over_http_and_then_syncs_one_delta(
         server.requests.clear()
         entries = by_id(load(settings, tmp_path))
         assert len(server.paths("/sync")) == 1
-        assert entries[ARTICLE_1].title == "The First Article, Revised"
+        assert entries[ARTICLE_1].fields["title"] == "The First Article, Revised"
         assert ARTICLE_2 not in entries
 
         wrong = dataclasses.replace(settings, delivery_token="not-the-token")

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from headwater.errors import ConfigError, SourceError
-from headwater.model import Asset, Entry, Problem, Snapshot
+from headwater.model import Asset, Problem, RawEntry, Snapshot, snapshot_of
 from headwater.sources.contentful_client import ContentfulClient, Params, Sleep
 from headwater.sources.contentful_store import (
     Raw,
@@ -397,7 +397,8 @@ def _snapshot(
 ) -> Snapshot:
     localizer = _Localizer(state, settings.locale)
     description = settings.description + (" (preview)" if preview else "")
-    snapshot = Snapshot(description=description)
+    snapshot = snapshot_of([], description=description)
+    entries: list[RawEntry] = []
     app = f"{WEB_APP}/spaces/{settings.space}/environments/{settings.environment}"
     # The locale shapes every field, so a non-default one is part of each entry's digest.
     suffix = f":{settings.locale}" if settings.locale else ""
@@ -410,8 +411,8 @@ def _snapshot(
             continue
         fields = localizer.fields(raw, content_type)
         title = _title(fields, item_id)
-        snapshot.entries.append(
-            Entry(
+        entries.append(
+            RawEntry(
                 id=item_id,
                 content_type=content_type,
                 fields=fields,
@@ -431,7 +432,9 @@ def _snapshot(
         asset = _asset(state.assets[item_id], localizer, f"{app}/assets/{item_id}", snapshot)
         if asset is not None:
             snapshot.assets[item_id] = asset
-    return snapshot
+    filled = snapshot_of(entries, snapshot.assets, description)
+    filled.problems.extend(snapshot.problems)
+    return filled
 
 
 def _asset(raw: Raw, localizer: _Localizer, where: str, snapshot: Snapshot) -> Asset | None:

@@ -1,4 +1,11 @@
-"""Read the local Markdown snapshot in `content/` into a Snapshot."""
+"""Read the local Markdown snapshot in `content/`: entry heads by file digest, fields on demand.
+
+Every file is looked at with one `stat`; only files whose size, timestamps or inode changed
+since the last build are read, and only files whose bytes changed are parsed (git's index rule:
+ctime moves on every write, whatever a tool does to mtime, and a file changed in the last two
+seconds is never trusted to be unchanged). What a build needs of an unchanged file — its
+digest and the images it names — comes from a small index in `.cache/headwater/`.
+"""
 
 from __future__ import annotations
 
@@ -10,205 +17,389 @@ import pickle
 import re
 import struct
 import time
-from pathlib import Path
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-import frontmatter
 import yaml
 
 from headwater.config import RACY_NS
-from headwater.model import ASSET, Asset, Entry, Link, Problem, Snapshot
+from headwater.model import ASSET, Asset, EntryHead, Link, Problem, RawEntry, Snapshot
 
 log = logging.getLogger(__name__)
 
 SETTINGS_FILE = "siteSettings.yml"
 SETTINGS_TYPE = "siteSettings"
+INDEX_FORMAT = 3
+HASH_LENGTH = 10
+
+Signature = tuple[int, int, int, int]
 
 
-ParseCache = dict[str, tuple[tuple[int, int, int, int], bytes, dict[str, Any], str]]
-CACHE_FORMAT = 2
+@dataclass(frozen=True)
+class ImageUse:
+    """An image a file names in its front matter: which file, with which alt text and title,
+    in which field."""
+
+    file: str
+    alt: str
+    title: str | None
+    field: str
 
 
-def load_snapshot(content_dir: Path, cache_file: Path | None = None) -> Snapshot:
-    """Read every entry file and the images they name; collect problems instead of raising.
+@dataclass(frozen=True)
+class FileRecord:
+    """What the index remembers of one entry file."""
 
-    With cache_file, parsed files are kept: a file whose size, timestamps and inode are
-    unchanged is not read again, and one whose content hash is unchanged is not parsed again.
+    signature: Signature
+    digest: str
+    images: tuple[ImageUse, ...]
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    signature: Signature
+    hash: str
+    width: int | None
+    height: int | None
+    size: int
+
+
+@dataclass
+class _Index:
+    files: dict[str, FileRecord]
+    images: dict[str, ImageRecord]
+
+
+def load_snapshot(content_dir: Path, index_file: Path | None = None) -> Snapshot:
+    """Look at every entry file; parse those that changed since index_file was written.
+
+    Problems (unreadable files, malformed YAML, missing images) go in the snapshot's problems.
     """
-    snapshot = Snapshot(description=f"local content in {content_dir.name}/")
-    if not content_dir.is_dir():
-        snapshot.problems.append(
-            Problem(str(content_dir), "", "source", "the content folder does not exist")
-        )
-        return snapshot
-    reader = _Reader(snapshot, content_dir, _load_cache(cache_file) if cache_file else {})
-    for type_dir in sorted(p for p in content_dir.iterdir() if p.is_dir()):
-        # Sorted as strings: comparing 10,000 Path objects costs more than reading their names.
-        for name in sorted(n for n in os.listdir(type_dir) if n.endswith(".md")):
-            reader.read_entry(type_dir / name, type_dir.name)
-    settings = content_dir / SETTINGS_FILE
-    if settings.is_file():
-        reader.read_entry(settings, SETTINGS_TYPE)
-    if cache_file and reader.used != reader.cache:
-        _save_cache(cache_file, reader.used)
-    return snapshot
+    reader = _Reader(content_dir, _load_index(index_file))
+    heads = reader.scan()
+    assets = reader.assets()
+    if index_file is not None and reader.index_changed:
+        _save_index(index_file, reader.index)
+    return Snapshot(
+        description=f"local content in {content_dir.name}/",
+        heads=heads,
+        reader=reader,
+        assets=assets,
+        problems=reader.problems,
+        broken=frozenset(reader.broken),
+    )
 
 
 class _Reader:
-    """One pass over content/: the snapshot it fills, and what it has already looked up."""
+    """One pass over content/: the index it keeps up to date, and the entries it parsed."""
 
-    def __init__(self, snapshot: Snapshot, content_dir: Path, cache: ParseCache) -> None:
-        self.snapshot = snapshot
+    def __init__(self, content_dir: Path, index: _Index) -> None:
         self.content_dir = content_dir
         self.root = content_dir.resolve()
-        self.cache = cache
-        self.used: ParseCache = {}
-        self.files: dict[str, Path | None] = {}
+        self.old = index
+        self.index = _Index({}, {})
+        self.index_changed = False
+        self.parsed: dict[str, RawEntry] = {}
+        self.problems: list[Problem] = []
+        self.broken: set[str] = set()
+        """Ids, slugs and assets known to be unreadable, already reported."""
         self.started = time.time_ns()
 
-    def read_entry(self, path: Path, content_type: str) -> None:
-        origin = path.relative_to(self.content_dir.parent).as_posix()
-        problems = self.snapshot.problems
+    def scan(self) -> dict[str, EntryHead]:
+        heads: dict[str, EntryHead] = {}
+        if not self.content_dir.is_dir():
+            self.problems.append(
+                Problem(str(self.content_dir), "", "source", "the content folder does not exist")
+            )
+            return heads
+        prefix = self.content_dir.name
+        with os.scandir(self.content_dir) as found:
+            folders = sorted(e.name for e in found if e.is_dir() and not e.name.startswith("."))
+        for content_type in folders:
+            folder = self.content_dir / content_type
+            for name in sorted(n for n in os.listdir(folder) if n.endswith(".md")):
+                origin = f"{prefix}/{content_type}/{name}"
+                entry_id = f"{content_type}/{name[:-3]}"
+                self.look(folder / name, origin, entry_id, content_type, heads)
+        settings = self.content_dir / SETTINGS_FILE
+        if settings.is_file():
+            self.look(settings, f"{prefix}/{SETTINGS_FILE}", SETTINGS_TYPE, SETTINGS_TYPE, heads)
+        self.index_changed |= self.index.files.keys() != self.old.files.keys()
+        return heads
+
+    def look(
+        self, path: Path, origin: str, entry_id: str, content_type: str, heads: dict[str, EntryHead]
+    ) -> None:
         try:
             stat = path.stat()
-            # Like git's index: size, both timestamps and inode all unchanged means the same
-            # bytes (ctime moves on every write, whatever a tool does to mtime); otherwise the
-            # content hash decides whether the parse can be reused.
             signature = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
-            cached = self.cache.get(origin)
+            old = self.old.files.get(origin)
             racy = max(stat.st_ctime_ns, stat.st_mtime_ns) >= self.started - RACY_NS
-            if cached and cached[0] == signature and not racy:
-                _, digest, metadata, body = cached
-            else:
-                raw = path.read_bytes()
-                digest = hashlib.blake2b(raw, digest_size=16).digest()
-                if cached and cached[1] == digest:
-                    metadata, body = cached[2], cached[3]
-                else:
-                    metadata, body = _parse(raw.decode("utf-8"), path.suffix)
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(origin, "", "readable", f"cannot read the file: {exc}"))
+            if old is not None and old.signature == signature and not racy:
+                self.index.files[origin] = old
+                heads[entry_id] = EntryHead(entry_id, content_type, old.digest, origin)
+                return
+            data = path.read_bytes()
+        except OSError as exc:
+            self.problems.append(Problem(origin, "", "readable", f"cannot read the file: {exc}"))
             return
+        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        self.index_changed = True
+        if old is not None and old.digest == digest:
+            self.index.files[origin] = FileRecord(signature, digest, old.images)
+            heads[entry_id] = EntryHead(entry_id, content_type, digest, origin)
+            return
+        parsed = self.parse(data, path, origin, entry_id, content_type, digest)
+        if parsed is None:
+            self.broken |= {entry_id, path.stem}
+            return
+        raw, images = parsed
+        self.index.files[origin] = FileRecord(signature, digest, images)
+        heads[entry_id] = EntryHead(entry_id, content_type, digest, origin)
+        self.parsed[entry_id] = raw
+
+    def parse(
+        self,
+        data: bytes,
+        path: Path,
+        origin: str,
+        entry_id: str,
+        content_type: str,
+        digest: str,
+    ) -> tuple[RawEntry, tuple[ImageUse, ...]] | None:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.problems.append(Problem(origin, "", "readable", f"not UTF-8 text: {exc}"))
+            return None
+        try:
+            metadata, lines, body = split_front_matter(text, front_matter=path.suffix == ".md")
         except yaml.YAMLError as exc:
-            problems.append(
-                Problem(origin, "(front matter)", "yaml", f"malformed YAML: {_yaml_reason(exc)}")
+            message, line = _yaml_reason(exc, offset=1 if path.suffix == ".md" else 0)
+            self.problems.append(
+                Problem(origin, "(front matter)", "yaml", f"malformed YAML: {message}", line=line)
             )
-            return
+            return None
         if not isinstance(metadata, dict):
-            problems.append(
+            self.problems.append(
                 Problem(
                     origin, "(front matter)", "yaml", "front matter must be a mapping of fields"
                 )
             )
-            return
-        self.used[origin] = (signature, digest, metadata, body)
-        fields = {str(k): self.convert(origin, str(k), v) for k, v in metadata.items()}
+            return None
+        images: list[ImageUse] = []
+        fields = {str(k): _convert(v, str(k), images) for k, v in metadata.items()}
         if body.strip():
             fields["body"] = body.strip() + "\n"
         if content_type != SETTINGS_TYPE:
             fields.setdefault("slug", path.stem)
-        entry_id = f"{content_type}/{path.stem}" if content_type != SETTINGS_TYPE else SETTINGS_TYPE
-        self.snapshot.entries.append(
-            Entry(
-                id=entry_id,
-                content_type=content_type,
-                fields=fields,
-                origin=origin,
-                digest=digest.hex(),
-            )
-        )
+        return RawEntry(entry_id, content_type, fields, origin, digest, lines), tuple(images)
 
-    def convert(self, origin: str, key: str, value: Any) -> Any:
-        """Image mappings become asset links; lists are converted item by item."""
-        if isinstance(value, list):
-            return [self.convert(origin, key, item) for item in value]
-        if isinstance(value, dict) and "file" in value:
-            asset = self.read_asset(origin, key, value)
-            return Link(ASSET, asset.id) if asset else None
-        return value
+    def read(self, ids: Collection[str]) -> dict[str, RawEntry]:
+        """Entries by id: those parsed while scanning, and unchanged ones parsed now."""
+        found: dict[str, RawEntry] = {}
+        for entry_id in ids:
+            raw = self.parsed.get(entry_id) or self._parse_unchanged(entry_id)
+            if raw is not None:
+                found[entry_id] = raw
+        return found
 
-    def read_asset(self, origin: str, key: str, value: dict[str, Any]) -> Asset | None:
-        """The asset for an image mapping; each distinct alt text is an asset of its own."""
-        name = str(value.get("file", ""))
-        if name not in self.files:
-            resolved = (self.content_dir / name).resolve()
-            inside = resolved.is_relative_to(self.root) and resolved.is_file()
-            self.files[name] = resolved if inside else None
-        path = self.files[name]
-        if path is None:
-            self.snapshot.problems.append(
-                Problem(origin, key, "file", "the image file does not exist inside content/", name)
-            )
+    def _parse_unchanged(self, entry_id: str) -> RawEntry | None:
+        """An entry whose file was not parsed while scanning (its bytes were known)."""
+        if entry_id == SETTINGS_TYPE:
+            path, content_type = self.content_dir / SETTINGS_FILE, SETTINGS_TYPE
+        else:
+            content_type, _, stem = entry_id.partition("/")
+            path = self.content_dir / content_type / f"{stem}.md"
+        origin = f"{self.content_dir.name}/{path.relative_to(self.content_dir).as_posix()}"
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            self.problems.append(Problem(origin, "", "readable", f"cannot read the file: {exc}"))
             return None
-        alt = value.get("alt")
-        alt = alt.strip() if isinstance(alt, str) else ""
-        title = str(value.get("title") or path.stem)
-        relative = path.relative_to(self.root).as_posix()
-        asset_id = relative if (alt, title) == ("", path.stem) else f"{relative}#{alt}|{title}"
-        if asset_id not in self.snapshot.assets:
-            width, height = image_size(path)
-            self.snapshot.assets[asset_id] = Asset(
-                id=asset_id,
-                title=title,
-                alt=alt,
-                mime=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
-                source=str(path),
-                width=width,
-                height=height,
-                size=path.stat().st_size,
+        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        parsed = self.parse(data, path, origin, entry_id, content_type, digest)
+        if parsed is None:
+            return None
+        self.parsed[entry_id] = parsed[0]
+        return parsed[0]
+
+    def assets(self) -> dict[str, Asset]:
+        """Every image the entries name, each distinct (file, alt, title) an asset of its own."""
+        assets: dict[str, Asset] = {}
+        for origin, record in self.index.files.items():
+            for use in record.images:
+                asset_id = _asset_id(use)
+                if asset_id in assets:
+                    continue
+                asset = self.image(use, asset_id)
+                if asset is not None:
+                    assets[asset_id] = asset
+                elif asset_id not in self.broken:
+                    self.broken.add(asset_id)
+                    self.problems.append(
+                        Problem(
+                            origin,
+                            use.field,
+                            "file",
+                            "the image file does not exist inside content/",
+                            use.file,
+                        )
+                    )
+        self.index_changed |= self.index.images.keys() != self.old.images.keys()
+        return assets
+
+    def image(self, use: ImageUse, asset_id: str) -> Asset | None:
+        path = (self.content_dir / use.file).resolve()
+        relative = use.file
+        try:
+            inside = path.is_relative_to(self.root) and path.is_file()
+            stat = path.stat() if inside else None
+        except OSError:
+            inside, stat = False, None
+        if not inside or stat is None:
+            return None
+        signature = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+        record = self.index.images.get(relative) or self.old.images.get(relative)
+        racy = max(stat.st_ctime_ns, stat.st_mtime_ns) >= self.started - RACY_NS
+        if record is None or record.signature != signature or racy:
+            data = path.read_bytes()
+            width, height = image_size(data, path.suffix)
+            record = ImageRecord(
+                signature,
+                hashlib.sha256(data).hexdigest()[:HASH_LENGTH],
+                width,
+                height,
+                len(data),
             )
-        return self.snapshot.assets[asset_id]
-
-
-def _parse(text: str, suffix: str) -> tuple[Any, str]:
-    if suffix == ".md":
-        post = frontmatter.loads(text)
-        return post.metadata, post.content
-    return yaml.load(text, Loader=_Loader) or {}, ""
-
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _load_cache(path: Path) -> ParseCache:
-    try:
-        with path.open("rb") as file:
-            data = pickle.load(file)
-        if data.get("format") == CACHE_FORMAT:
-            return dict(data["files"])
-    except FileNotFoundError:
-        pass
-    except Exception as exc:  # a damaged cache only costs a re-parse
-        log.warning("ignoring the parse cache %s: %s", path, exc)
-    return {}
-
-
-def _save_cache(path: Path, files: ParseCache) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    with temporary.open("wb") as file:
-        pickle.dump(
-            {"format": CACHE_FORMAT, "files": files}, file, protocol=pickle.HIGHEST_PROTOCOL
+            self.index_changed = True
+        self.index.images[relative] = record
+        pure = PurePosixPath(path.name)
+        return Asset(
+            id=asset_id,
+            title=use.title or path.stem,
+            alt=use.alt,
+            mime=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+            source=str(path),
+            url=f"/media/{pure.stem}.{record.hash}{pure.suffix}",
+            width=record.width,
+            height=record.height,
+            size=record.size,
         )
-    os.replace(temporary, path)
 
 
-def _yaml_reason(exc: yaml.YAMLError) -> str:
+def _asset_id(use: ImageUse) -> str:
+    stem = PurePosixPath(use.file).stem
+    if use.alt == "" and use.title in (None, stem):
+        return use.file
+    return f"{use.file}#{use.alt}|{use.title or stem}"
+
+
+def _convert(value: Any, name: str, images: list[ImageUse]) -> Any:
+    """Image mappings become asset links (noted in images); lists convert item by item."""
+    if isinstance(value, list):
+        return [_convert(item, name, images) for item in value]
+    if isinstance(value, dict) and "file" in value:
+        alt, title = value.get("alt"), value.get("title")
+        use = ImageUse(
+            file=os.path.normpath(str(value.get("file", ""))).replace(os.sep, "/"),
+            alt=alt.strip() if isinstance(alt, str) else "",
+            title=str(title) if title else None,
+            field=name,
+        )
+        images.append(use)
+        return Link(ASSET, _asset_id(use))
+    return value
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML's safe loader, but dates stay text: the schema checks them and reports a bad one
+    (2026-13-45) as a problem with the file and field, where YAML would raise."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+_FENCE = re.compile(r"^(?:-{3,}|\.{3})[ \t]*$", re.M)
+
+
+def split_front_matter(text: str, *, front_matter: bool) -> tuple[Any, dict[str, int], str]:
+    """(YAML data, line of each top-level key, body) of a Markdown file, or of a YAML file
+    when front_matter is False."""
+    if not front_matter:
+        return *_load_yaml(text, first_line=1), ""
+    if not text.startswith("---"):
+        return {}, {}, text
+    first = text.find("\n")
+    if first == -1 or text[:first].strip("- \t\r"):
+        return {}, {}, text
+    closing = _FENCE.search(text, first + 1)
+    if closing is None:
+        return {}, {}, text
+    data, lines = _load_yaml(text[first + 1 : closing.start()], first_line=2)
+    return data, lines, text[closing.end() :].lstrip("\r\n")
+
+
+def _load_yaml(text: str, first_line: int) -> tuple[Any, dict[str, int]]:
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return {}, {}
+        data = loader.construct_document(node)
+    finally:
+        loader.dispose()
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key, _ in node.value:
+            lines[str(key.value)] = key.start_mark.line + first_line
+    return data if data is not None else {}, lines
+
+
+def _yaml_reason(exc: yaml.YAMLError, offset: int) -> tuple[str, int | None]:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     if mark is not None:
-        # The front matter starts after the opening '---' line.
-        return f"{problem} at line {mark.line + 2}, column {mark.column + 1}"
-    return str(problem)
+        line = mark.line + 1 + offset
+        return f"{problem} at line {line}, column {mark.column + 1}", line
+    return str(problem), None
+
+
+def _load_index(path: Path | None) -> _Index:
+    if path is None:
+        return _Index({}, {})
+    try:
+        with path.open("rb") as file:
+            data = pickle.load(file)
+        if data.get("format") == INDEX_FORMAT:
+            return _Index(dict(data["files"]), dict(data["images"]))
+    except FileNotFoundError:
+        pass
+    except Exception as exc:  # a damaged index only costs reading every file again
+        log.warning("ignoring the content index %s: %s", path, exc)
+    return _Index({}, {})
+
+
+def _save_index(path: Path, index: _Index) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    data = {"format": INDEX_FORMAT, "files": index.files, "images": index.images}
+    with temporary.open("wb") as file:
+        pickle.dump(data, file, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(temporary, path)
 
 
 _SVG_SIZE = re.compile(rb"<svg\b[^>]*>", re.S)
 _SVG_ATTR = re.compile(rb'\b(width|height|viewBox)\s*=\s*"([^"]*)"')
 
 
-def image_size(path: Path) -> tuple[int | None, int | None]:
-    """Width and height in pixels of a PNG, GIF, JPEG or SVG file, or (None, None)."""
-    head = path.read_bytes()[:65536]
+def image_size(data: bytes, suffix: str = "") -> tuple[int | None, int | None]:
+    """Width and height in pixels of a PNG, GIF, JPEG or SVG file's bytes, or (None, None)."""
+    head = data[:65536]
     if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24:
         w, h = struct.unpack(">II", head[16:24])
         return int(w), int(h)
@@ -218,7 +409,7 @@ def image_size(path: Path) -> tuple[int | None, int | None]:
     if head.startswith(b"\xff\xd8"):
         return _jpeg_size(head)
     match = _SVG_SIZE.search(head)
-    if path.suffix == ".svg" and match:
+    if suffix == ".svg" and match:
         attrs = {k.decode(): v.decode() for k, v in _SVG_ATTR.findall(match.group(0))}
         try:
             if "width" in attrs and "height" in attrs:

@@ -1,0 +1,223 @@
+"""The content cache: validated entries kept by digest, their long texts, and body HTML.
+
+A build checks against the content model only the entries whose source digest changed; every
+other entry comes back from here as it was validated. Long texts (RichText bodies) are stored
+beside the records and read only when a page renders them, and the sanitised HTML of a body is
+kept under a key that covers everything it was made from, so an article whose related cards
+changed re-renders without parsing or sanitising its body again.
+
+One SQLite database (WAL) per source under `.cache/headwater/content/`. It is a cache: a
+missing, damaged or stale file costs a full validation, never a wrong build. Its rows are keyed
+by entry id and digest, so a build that dies part-way leaves only rows that are still true.
+Forked render workers open their own connection (a SQLite handle must not cross a fork).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import sqlite3
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (id TEXT PRIMARY KEY, digest TEXT NOT NULL, record BLOB);
+CREATE TABLE IF NOT EXISTS texts (
+    entry_id TEXT NOT NULL, digest TEXT NOT NULL, value BLOB NOT NULL,
+    PRIMARY KEY (entry_id, digest));
+CREATE INDEX IF NOT EXISTS texts_digest ON texts (digest);
+CREATE TABLE IF NOT EXISTS html (key TEXT PRIMARY KEY, text_digest TEXT NOT NULL, body BLOB);
+"""
+
+
+def engine_digest() -> str:
+    """A hash of the engine's own code: a cache made by other code is not trusted."""
+    package = Path(__file__).resolve().parent
+    h = hashlib.blake2b(digest_size=12)
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def text_digest(value: Any) -> str:
+    """A digest of a long text's value: Markdown source or a RichText document."""
+    data = value.encode() if isinstance(value, str) else pickle.dumps(value, protocol=5)
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+class ContentCache:
+    """Validated records by entry id and digest, long texts by digest, body HTML by key.
+
+    `scope` names the source (local content, one Contentful space and API) and `key` what the
+    records depend on besides their own source digest: the content model and the engine.
+    """
+
+    def __init__(self, path: Path | None, key: str) -> None:
+        self.path = path
+        self.key = key
+        self._pid = -1
+        self._db: sqlite3.Connection | None = None
+        # Without a file (--full builds), long texts and HTML live here for one build.
+        self._texts: dict[str, Any] = {}
+        self._html: dict[str, Any] = {}
+
+    @classmethod
+    def for_scope(cls, cache_dir: Path, scope: str, key: str) -> ContentCache:
+        name = hashlib.blake2b(scope.encode(), digest_size=8).hexdigest()
+        return cls(cache_dir / "content" / f"{name}.sqlite3", key)
+
+    @classmethod
+    def disabled(cls) -> ContentCache:
+        """A cache that reuses nothing from earlier builds (for --full builds and tests); it
+        keeps long texts in memory for the one build."""
+        return cls(None, "")
+
+    # -- connection ---------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection | None:
+        if self.path is None:
+            return None
+        if self._db is not None and self._pid == os.getpid():
+            return self._db
+        self._pid = os.getpid()
+        self._db = None
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as exc:
+            log.warning("the content cache %s is damaged (%s); starting a new one", self.path, exc)
+            self.path.unlink(missing_ok=True)
+            self._db = self._open()
+        return self._db
+
+    def _open(self) -> sqlite3.Connection:
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        # A cache may lose its last transaction in a power cut; it may not be corrupted.
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        found = dict(db.execute("SELECT name, value FROM meta").fetchall())
+        wanted = {"format": str(FORMAT), "key": self.key}
+        if found != wanted:
+            if found:
+                log.info(
+                    "the content cache %s was made for other code or model; clearing it", self.path
+                )
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                for table in ("meta", "entries", "texts", "html"):
+                    db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+                db.executemany("INSERT INTO meta VALUES (?, ?)", wanted.items())
+        return db
+
+    def close(self) -> None:
+        if self._db is not None and self._pid == os.getpid():
+            self._db.close()
+        self._db = None
+
+    # -- records ------------------------------------------------------------------------------
+
+    def records(self, digests: Mapping[str, str]) -> dict[str, Any]:
+        """The cached records whose entry id and digest match, unpickled."""
+        db = self._connect()
+        if db is None:
+            return {}
+        found: dict[str, Any] = {}
+        loads = pickle.loads
+        for entry_id, digest, record in db.execute("SELECT id, digest, record FROM entries"):
+            if digests.get(entry_id) == digest:
+                found[entry_id] = loads(record)
+        return found
+
+    def store(
+        self,
+        records: Mapping[str, tuple[str, Any]],
+        texts: Iterable[tuple[str, str, Any]],
+        gone: Iterable[str],
+    ) -> None:
+        """Save records (id → (digest, record)), long texts ((entry id, digest, value) each),
+        and forget the entries in gone, in one transaction."""
+        db = self._connect()
+        gone = list(gone)
+        texts = list(texts)
+        if db is None:
+            self._texts.update((d, v) for _, d, v in texts)
+            return
+        if not (records or texts or gone):
+            return
+        dumps = pickle.dumps
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(
+                "INSERT OR REPLACE INTO entries VALUES (?, ?, ?)",
+                [(i, d, dumps(r, protocol=5)) for i, (d, r) in records.items()],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO texts VALUES (?, ?, ?)",
+                [(i, d, dumps(v, protocol=5)) for i, d, v in texts],
+            )
+            db.executemany("DELETE FROM entries WHERE id = ?", [(i,) for i in gone])
+            changed = [*records, *gone]
+            if changed:
+                # Texts no current record refers to, and HTML made from them, are dead.
+                db.executemany(
+                    "DELETE FROM texts WHERE entry_id = ? AND digest NOT IN "
+                    "(SELECT value FROM json_each(?))",
+                    [
+                        (i, _json_list(_text_digests(records.get(i, ("", None))[1])))
+                        for i in changed
+                    ],
+                )
+                db.execute("DELETE FROM html WHERE text_digest NOT IN (SELECT digest FROM texts)")
+
+    # -- long texts and HTML ------------------------------------------------------------------
+
+    def text(self, digest: str) -> Any:
+        """A long text's value by its digest; KeyError when it is not here."""
+        db = self._connect()
+        if db is None:
+            return self._texts[digest]
+        row = db.execute("SELECT value FROM texts WHERE digest = ? LIMIT 1", (digest,)).fetchone()
+        if row is None:
+            raise KeyError(digest)
+        return pickle.loads(row[0])
+
+    def html(self, key: str) -> Any | None:
+        db = self._connect()
+        if db is None:
+            return self._html.get(key)
+        row = db.execute("SELECT body FROM html WHERE key = ?", (key,)).fetchone()
+        return None if row is None else pickle.loads(row[0])
+
+    def store_html(self, items: Iterable[tuple[str, str, Any]]) -> None:
+        """Keep rendered bodies: (key, text digest, body) each."""
+        db = self._connect()
+        if db is None:
+            self._html.update((k, b) for k, _, b in items)
+            return
+        rows = [(k, d, pickle.dumps(b, protocol=5)) for k, d, b in items]
+        if not rows:
+            return
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("INSERT OR REPLACE INTO html VALUES (?, ?, ?)", rows)
+
+
+def _text_digests(record: Any) -> list[str]:
+    if record is None:
+        return []
+    return [t.digest for t in getattr(record, "texts", ())]
+
+
+def _json_list(items: list[str]) -> str:
+    import json
+
+    return json.dumps(items)

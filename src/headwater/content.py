@@ -1,0 +1,284 @@
+"""Turn a snapshot into validated Content: reuse cached entries, check the rest, resolve links.
+
+Each entry's own fields are checked once per digest (schema.check_entry) and kept in the
+content cache; what involves several entries — unique values, links in fields and in RichText
+bodies, the one site-settings entry — is checked on every build, over the whole set, because
+an edit to one entry can break another. The result is a graph of immutable entries.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from headwater.cache import ContentCache
+from headwater.model import ASSET, Asset, Content, Entry, Link, Problem, Snapshot
+from headwater.schema import Checked, ContentModel, LinkField, _a, _in_group, check_entry
+
+log = logging.getLogger(__name__)
+
+SETTINGS_TYPE = "siteSettings"
+UrlFor = Callable[[str, str | None, bool], str | None]
+"""url_for(content type, slug, is the home page): the entry's URL on the site, if it has one."""
+
+
+def check_snapshot(
+    snapshot: Snapshot, model: ContentModel, *, cache: ContentCache, url_for: UrlFor
+) -> tuple[Content | None, list[Problem]]:
+    """Validate every entry of the snapshot; return the content graph and every problem."""
+    heads = snapshot.heads
+    unknown = [h for h in heads.values() if h.content_type not in model.types]
+    problems = [
+        Problem(
+            head.origin,
+            "",
+            "contentType",
+            f"unknown content type {head.content_type!r}; the model has "
+            f"{', '.join(sorted(model.types))}",
+        )
+        for head in unknown
+    ]
+    wanted = {i: h.digest for i, h in heads.items() if h.content_type in model.types}
+    records: dict[str, Checked] = cache.records(wanted)
+    todo = [i for i in wanted if i not in records]
+    fresh: dict[str, tuple[str, Checked]] = {}
+    texts: list[tuple[str, str, Any]] = []
+    if todo:
+        raws = snapshot.reader.read(todo)
+        for entry_id in todo:
+            raw = raws.get(entry_id)
+            if raw is None:
+                continue  # the reader said why, in snapshot.problems
+            checked, found, values = check_entry(raw, model)
+            records[entry_id] = checked
+            problems += found
+            if not found:
+                fresh[entry_id] = (checked.digest, checked)
+                texts += [
+                    (entry_id, t.digest, v) for t, v in zip(checked.texts, values, strict=True)
+                ]
+    log.info(
+        "checked %d entries, %d from the content cache", len(records), len(records) - len(todo)
+    )
+    cache.store(fresh, texts, gone=())
+    problems = list(snapshot.problems) + problems
+    ordered = [records[i] for i in wanted if i in records]
+    problems += _check_unique(ordered, model)
+    content, found = link_entries(ordered, snapshot.assets, model, url_for, snapshot.broken)
+    problems += found
+    if problems:
+        return None, problems
+    return content, problems
+
+
+def link_entries(
+    records: list[Checked],
+    assets: dict[str, Asset],
+    model: ContentModel,
+    url_for: UrlFor,
+    broken: frozenset[str] = frozenset(),
+) -> tuple[Content | None, list[Problem]]:
+    """Resolve every link into an immutable entry graph; report links that lead nowhere
+    (except to what the source could not read: that is reported already)."""
+    resolver = _Resolver(records, assets, broken)
+    problems = resolver.problems
+    settings = [r for r in records if r.content_type == SETTINGS_TYPE]
+    if SETTINGS_TYPE in model.types and len(settings) != 1:
+        problems.append(
+            Problem(
+                SETTINGS_TYPE,
+                "",
+                "singleton",
+                f"there must be exactly one {SETTINGS_TYPE} entry, found {len(settings)}",
+            )
+        )
+    home_id = None
+    if len(settings) == 1:
+        link = settings[0].fields.get("homePage")
+        if isinstance(link, Link):
+            home_id = next(iter(resolver.candidates(link)), None)
+    entries = {
+        r.id: Entry(
+            r.id,
+            r.content_type,
+            r.origin,
+            r.digest,
+            url_for(r.content_type, _slug(r), r.id == home_id),
+        )
+        for r in records
+    }
+    resolver.entries = entries
+    link_fields = {t: model.link_fields(t) for t in model.types}
+    for record in records:
+        fields = dict(record.fields)
+        for spec in link_fields[record.content_type]:
+            value = fields[spec.name]
+            if spec.is_array:
+                resolved = [
+                    resolver.resolve(record, f"{spec.name}[{i}]", link, spec)
+                    for i, link in enumerate(value)
+                    if isinstance(link, Link)
+                ]
+                fields[spec.name] = [r for r in resolved if r is not None]
+            else:
+                fields[spec.name] = (
+                    resolver.resolve(record, spec.name, value, spec)
+                    if isinstance(value, Link)
+                    else None
+                )
+        refs = [resolver.reference(record, link, name, node) for link, name, node in record.refs]
+        entries[record.id]._complete(fields, tuple(r for r in refs if r is not None))
+    if problems or len(settings) != 1:
+        return None, problems
+    return Content(tuple(entries.values()), assets, entries[settings[0].id]), problems
+
+
+def _slug(record: Checked) -> str | None:
+    slug = record.fields.get("slug")
+    return slug if isinstance(slug, str) else None
+
+
+class _Resolver:
+    """Finds what links point at, and says what is wrong with each link that fails."""
+
+    def __init__(
+        self, records: list[Checked], assets: dict[str, Asset], broken: frozenset[str]
+    ) -> None:
+        self.records = {r.id: r for r in records}
+        self.broken = broken
+        self.by_slug: dict[str, list[str]] = defaultdict(list)
+        for record in records:
+            slug = _slug(record)
+            if slug is not None:
+                self.by_slug[slug].append(record.id)
+        self.assets = assets
+        self.entries: dict[str, Entry] = {}
+        self.problems: list[Problem] = []
+
+    def candidates(self, link: Link) -> list[str]:
+        if link.by_slug:
+            return self.by_slug.get(link.key, [])
+        return [link.key] if link.key in self.records else []
+
+    def resolve(
+        self, record: Checked, name: str, link: Link, spec: LinkField
+    ) -> Entry | Asset | None:
+        if link.link_type == ASSET:
+            asset = self.asset(record, name, link)
+            groups = spec.mime_groups or []
+            if asset is not None and groups and not any(_in_group(g, asset.mime) for g in groups):
+                self.problems.append(
+                    record.problem(
+                        name,
+                        "linkMimetypeGroup",
+                        f"must be a file of type {' or '.join(groups)}, not {asset.mime}",
+                        asset.id,
+                    )
+                )
+            return asset
+        candidates = self.candidates(link)
+        allowed = spec.content_types
+        wanted = [
+            c for c in candidates if allowed is None or self.records[c].content_type in allowed
+        ]
+        kinds = " or ".join(allowed or ["entry"])
+        if wanted:
+            return self.entries[wanted[0]]
+        if link.key in self.broken:
+            return None
+        if candidates:
+            found = ", ".join(
+                f"{self.records[c].content_type} {self.records[c].origin}" for c in candidates
+            )
+            self.problems.append(
+                record.problem(
+                    name,
+                    "linkContentType",
+                    f"must link to {_a(kinds)}, but {link.key!r} is {found}",
+                    link.key,
+                )
+            )
+        else:
+            self.problems.append(
+                record.problem(name, "link", f"links to {_a(kinds)} that does not exist", link.key)
+            )
+        return None
+
+    def asset(self, record: Checked, name: str, link: Link) -> Asset | None:
+        asset = self.assets.get(link.key)
+        if asset is None:
+            if link.key not in self.broken:
+                self.problems.append(
+                    record.problem(name, "link", "links to a missing asset", link.key)
+                )
+            return None
+        if asset.mime.startswith("image/") and not asset.alt:
+            self.problems.append(
+                record.problem(
+                    name,
+                    "altText",
+                    "the image needs alt text describing it for people who cannot see it",
+                    asset.id,
+                )
+            )
+        return asset
+
+    def reference(self, record: Checked, link: Link, name: str, node: str) -> Entry | Asset | None:
+        """What a RichText body embeds or links to; a missing one names both entries."""
+        if link.link_type == ASSET:
+            if node.startswith("embedded"):
+                return self.asset(record, name, link)
+            found = self.assets.get(link.key)
+            if found is None:
+                self.problems.append(
+                    record.problem(
+                        name, "link", f"{_verb(node)} an asset that does not exist", link.key
+                    )
+                )
+            return found
+        entry = self.entries.get(link.key)
+        if entry is None:
+            self.problems.append(
+                record.problem(
+                    name,
+                    "link",
+                    f"{_verb(node)} an entry that does not exist or is not published "
+                    f"(entry id {link.key})",
+                    link.key,
+                )
+            )
+        return entry
+
+
+def _verb(node: str) -> str:
+    return "links to" if node.endswith("hyperlink") else "embeds"
+
+
+def _check_unique(records: Iterable[Checked], model: ContentModel) -> list[Problem]:
+    problems: list[Problem] = []
+    by_type: dict[str, list[Checked]] = defaultdict(list)
+    for record in records:
+        by_type[record.content_type].append(record)
+    for type_id, holders_of_type in by_type.items():
+        for name in model.unique_fields(type_id):
+            seen: dict[Any, list[Checked]] = defaultdict(list)
+            for record in holders_of_type:
+                value = record.fields.get(name)
+                if value is not None:
+                    seen[value].append(record)
+            for value, holders in seen.items():
+                if len(holders) < 2:
+                    continue
+                for record in holders:
+                    others = ", ".join(o.origin for o in holders if o is not record)
+                    problems.append(
+                        record.problem(
+                            name,
+                            "unique",
+                            f"must be unique among {type_id} entries; also used by {others}",
+                            value,
+                        )
+                    )
+    return problems
