@@ -128,7 +128,9 @@ def test_a_corrupt_manifest_means_a_full_correct_build(tmp_path: Path) -> None:
     (project / "content" / "page" / "about.md").write_text(
         "---\ntitle: About us again\nsummary: Changed.\n---\n\nChanged.\n"
     )
-    for manifest in (project / ".cache" / "headwater").glob("manifest-*.json"):
+    manifests = list((project / ".cache" / "headwater" / "manifests").glob("*.json"))
+    assert manifests
+    for manifest in manifests:
         manifest.write_text("{not json")
     result = build(project)
     assert result.exit_code == 0
@@ -151,7 +153,7 @@ def test_untouched_inputs_skip_the_build_and_any_write_is_noticed(
         raise AssertionError("the content was read although no input changed")
 
     with monkeypatch.context() as patch:
-        patch.setattr(headwater.build, "check_content", must_not_run)
+        patch.setattr(headwater.build, "_check", must_not_run)
         result = build(project)
     assert "nothing changed; 0 pages rendered" in result.output
 
@@ -163,3 +165,12 @@ def test_untouched_inputs_skip_the_build_and_any_write_is_noticed(
     assert path.stat().st_size == before.st_size
     assert build(project).exit_code == 0
     assert "We are a fixtur!." in (project / "public" / "about" / "index.html").read_text()
+
+
+def test_output_folders_of_the_same_name_keep_manifests_of_their_own(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "site")
+    first, second = tmp_path / "a" / "public", tmp_path / "b" / "public"
+    assert build(project, "--out", str(first)).exit_code == 0
+    assert build(project, "--out", str(second)).exit_code == 0
+    again = build(project, "--out", str(first))
+    assert "nothing changed; 0 pages rendered" in again.output, again.output
