@@ -142,9 +142,11 @@ def test_untouched_inputs_skip_the_build_and_any_write_is_noticed(
 ) -> None:
     import headwater.build
     import headwater.manifest
+    import headwater.sources.local
 
     # Trust timestamps at once (normally a file must be 2 s old), so no test has to wait.
     monkeypatch.setattr(headwater.manifest, "RACY_NS", -(10**12))
+    monkeypatch.setattr(headwater.sources.local, "RACY_NS", -(10**12))
     project = make_project(tmp_path / "site")
     assert build(project).exit_code == 0
     assert build(project).exit_code == 0  # stamps the inputs

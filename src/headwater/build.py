@@ -171,10 +171,12 @@ class _Checked:
     """Where the entries' long texts are read back from while rendering."""
 
 
-def _check(options: BuildOptions) -> _Checked:
+def _check(
+    options: BuildOptions, model: ContentModel | None = None, snapshot: Snapshot | None = None
+) -> _Checked:
     project = options.project
-    model = load_model(project.schema_dir)
-    snapshot = load_source(options, model)
+    model = model or load_model(project.schema_dir)
+    snapshot = snapshot or load_source(options, model)
     log.info("reading %s", snapshot.description)
     cache = (
         ContentCache.disabled()
@@ -239,23 +241,17 @@ def _build(options: BuildOptions) -> BuildReport:
     engine = engine_digest()
     manifest_file = manifest_path(project, out_dir)
     manifest = load_manifest(manifest_file, engine)
-    inputs = _input_signature(options, engine)
+    model = load_model(project.schema_dir)
+    snapshot = load_source(options, model)
+    inputs = _input_signature(options, engine, snapshot)
     stamp = manifest.stamp(out_dir)
     if inputs and stamp and stamp[0] == inputs and manifest.outputs(out_dir) is not None:
-        # Not a byte of the local inputs moved since this folder was built from them.
+        # Not a byte of the inputs moved since this folder was built from them.
         files = len(manifest.outputs(out_dir) or {})
         report = WriteReport(written=0, unchanged=files, removed=0)
         elapsed = time.perf_counter() - started
-        return BuildReport(
-            f"local content in {project.content_dir.name}/",
-            int(stamp[1]),
-            0,
-            files,
-            report,
-            elapsed,
-            out_dir,
-        )
-    checked = _check(options)
+        return BuildReport(snapshot.description, int(stamp[1]), 0, files, report, elapsed, out_dir)
+    checked = _check(options, model, snapshot)
     try:
         return _publish(options, checked, manifest, manifest_file, engine, inputs, started)
     finally:
@@ -369,14 +365,15 @@ def _publish(
     return BuildReport(description, pages, len(stale), len(keys), report, elapsed, out_dir)
 
 
-def _input_signature(options: BuildOptions, engine: str) -> str | None:
-    """For the local source: a signature of every input file, and of the options."""
-    if options.source != "local" or options.full:
+def _input_signature(options: BuildOptions, engine: str, snapshot: Snapshot) -> str | None:
+    """A signature of every input — what the source read, the theme, the static files, the
+    model — and of the options; None when it cannot be trusted (a file changed too recently
+    for its timestamps to tell, or a source without one)."""
+    if options.full or snapshot.signature is None:
         return None
     project = options.project
-    extra = repr((engine, options.base_url, options.preview, str(project.root)))
-    folders = [project.content_dir, project.templates_dir, project.static_dir, project.schema_dir]
-    return signature_of(folders, extra)
+    extra = repr((engine, options.base_url, options.preview, str(project.root), snapshot.signature))
+    return signature_of([project.templates_dir, project.static_dir, project.schema_dir], extra)
 
 
 def route_key(fingerprint: Fingerprinter, settings_key: str, route: Route) -> str:

@@ -194,27 +194,24 @@ class Fingerprinter:
     def deep(self, entry: Entry) -> str:
         found = self._deep.get(entry.id)
         if found is None:
+            shallow = self.shallow
             linked = sorted(
-                {
-                    self.shallow(v) if isinstance(v, Entry) else _asset_text(v)
-                    for v in _linked(entry)
-                }
+                {shallow(v) if isinstance(v, Entry) else _asset_text(v) for v in entry._linked}
             )
-            text = self.shallow(entry) + "|" + ",".join(linked)
+            text = shallow(entry) + "\x1e" + "\x1d".join(linked)
             found = self._deep[entry.id] = hashlib.blake2b(
                 text.encode(), digest_size=16
             ).hexdigest()
         return found
 
     def shallow(self, entry: Entry) -> str:
-        """An entry's own content: its source's digest, its URL and the assets it shows."""
+        """An entry's own content: its source's digest, its URL and the assets it shows (as
+        text: only deep digests are hashed)."""
         found = self._shallow.get(entry.id)
         if found is None:
-            assets = [_asset_text(v) for v in _linked(entry) if isinstance(v, Asset)]
-            text = "|".join([entry.id, entry.content_type, entry.url or "", entry.digest, *assets])
-            found = self._shallow[entry.id] = hashlib.blake2b(
-                text.encode(), digest_size=16
-            ).hexdigest()
+            parts = [entry.id, entry.content_type, entry.url or "", entry.digest]
+            parts += [_asset_text(v) for v in entry._linked if type(v) is Asset]
+            found = self._shallow[entry.id] = "\x1f".join(parts)
         return found
 
     def _canonical(self, value: Any) -> str:
@@ -241,15 +238,3 @@ class Fingerprinter:
 def _asset_text(asset: Asset) -> str:
     a = asset
     return repr((a.id, a.url, a.alt, a.title, a.mime, a.width, a.height))
-
-
-def _linked(entry: Entry) -> Iterable[Entry | Asset]:
-    """What an entry links to: in its fields (one level of lists) and in its bodies."""
-    for value in entry.fields.values():
-        if type(value) is list:
-            for item in value:
-                if type(item) is Entry or type(item) is Asset:
-                    yield item
-        elif type(value) is Entry or type(value) is Asset:
-            yield value
-    yield from entry.refs

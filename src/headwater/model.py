@@ -78,6 +78,8 @@ class Entry:
     url: str | None
     fields: Mapping[str, Any]
     refs: tuple[Entry | Asset, ...]
+    _linked: tuple[Entry | Asset, ...]
+    """Everything it links to, in its fields and its bodies (for fingerprints)."""
 
     def __init__(
         self, id: str, content_type: str, origin: str, digest: str, url: str | None
@@ -91,6 +93,7 @@ class Entry:
             url=url,
             fields=MappingProxyType({}),
             refs=(),
+            _linked=(),
         )
 
     def _complete(self, fields: dict[str, Any], refs: tuple[Entry | Asset, ...]) -> None:
@@ -99,6 +102,13 @@ class Entry:
         values = self.__dict__
         values["fields"] = MappingProxyType(fields)
         values["refs"] = refs
+        linked: list[Entry | Asset] = []
+        for value in fields.values():
+            if type(value) is list:
+                linked += [v for v in value if type(v) is Entry or type(v) is Asset]
+            elif type(value) is Entry or type(value) is Asset:
+                linked.append(value)
+        values["_linked"] = (*linked, *refs)
         # Plain attributes: Python and Jinja read them far faster than through __getattr__.
         values.update(fields)
 
@@ -197,6 +207,9 @@ class Snapshot:
     broken: frozenset[str] = frozenset()
     """Ids and slugs of entries, and ids of assets, that could not be read (and are among the
     problems already): links to them are not reported a second time."""
+    signature: str | None = None
+    """Changes whenever anything the source read changes (file timestamps, a sync token);
+    None when the source cannot tell. Equal signatures let a build stop before checking."""
 
 
 class MemoryReader:

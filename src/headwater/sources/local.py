@@ -89,6 +89,7 @@ def load_snapshot(content_dir: Path, index_file: Path | None = None) -> Snapshot
         assets=assets,
         problems=reader.problems,
         broken=frozenset(reader.broken),
+        signature=reader.signature(),
     )
 
 
@@ -105,6 +106,7 @@ class _Reader:
         self.problems: list[Problem] = []
         self.broken: set[str] = set()
         """Ids, slugs and assets known to be unreadable, already reported."""
+        self.racy = False
         self.started = time.time_ns()
 
     def scan(self) -> dict[str, EntryHead]:
@@ -129,6 +131,18 @@ class _Reader:
         self.index_changed |= self.index.files.keys() != self.old.files.keys()
         return heads
 
+    def signature(self) -> str | None:
+        """A digest of every file's stat (entries and images), None if one is too recent to
+        trust or one could not be read: anything that writes a file changes it."""
+        if self.racy or self.problems:
+            return None
+        h = hashlib.blake2b(digest_size=16)
+        for origin, record in self.index.files.items():
+            h.update(f"{origin}\0{record.signature}\n".encode())
+        for name, image in sorted(self.index.images.items()):
+            h.update(f"{name}\0{image.signature}\n".encode())
+        return h.hexdigest()
+
     def look(
         self, path: Path, origin: str, entry_id: str, content_type: str, heads: dict[str, EntryHead]
     ) -> None:
@@ -137,6 +151,7 @@ class _Reader:
             signature = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
             old = self.old.files.get(origin)
             racy = max(stat.st_ctime_ns, stat.st_mtime_ns) >= self.started - RACY_NS
+            self.racy |= racy
             if old is not None and old.signature == signature and not racy:
                 self.index.files[origin] = old
                 heads[entry_id] = EntryHead(entry_id, content_type, old.digest, origin)
@@ -264,6 +279,7 @@ class _Reader:
         signature = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
         record = self.index.images.get(relative) or self.old.images.get(relative)
         racy = max(stat.st_ctime_ns, stat.st_mtime_ns) >= self.started - RACY_NS
+        self.racy |= racy
         if record is None or record.signature != signature or racy:
             data = path.read_bytes()
             width, height = image_size(data, path.suffix)
