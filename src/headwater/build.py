@@ -32,7 +32,7 @@ from headwater.manifest import (
 from headwater.model import Content, Entry, LongText, Snapshot
 from headwater.parallel import run_sharded
 from headwater.schema import ContentModel, load_model
-from headwater.site import Route, Site, entry_url, output_path, plan_site
+from headwater.site import PLAIN_TYPES, Route, Site, entry_url, output_path, plan_site
 from headwater.sources.local import load_snapshot
 from headwater.writer import Publisher, WriteReport, list_files, spare_folder
 
@@ -295,7 +295,8 @@ def _publish(
                 site.updated.isoformat(),
                 repr(site.nav),
             ]
-        )
+        ),
+        plain_types=PLAIN_TYPES,
     )
     settings_key = fingerprint.deep(site.settings)
     routes = {output_path(r.url): r for r in site.routes}

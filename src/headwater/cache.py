@@ -19,6 +19,7 @@ import logging
 import os
 import pickle
 import sqlite3
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -64,9 +65,12 @@ class ContentCache:
         self.key = key
         self._pid = -1
         self._db: sqlite3.Connection | None = None
-        # Without a file (--full builds), long texts and HTML live here for one build.
+        # Without a file (--full builds), long texts and HTML live here for one build; with
+        # one, the texts this build checked stay here too while a child process saves them.
         self._texts: dict[str, Any] = {}
         self._html: dict[str, Any] = {}
+        self._writer: tuple[int, int] | None = None
+        """(the writing child's pid, its parent's pid) while one saves in the background."""
 
     @classmethod
     def for_scope(cls, cache_dir: Path, scope: str, key: str) -> ContentCache:
@@ -119,9 +123,23 @@ class ContentCache:
         return db
 
     def close(self) -> None:
+        """Wait for a background save, then close this process's connection."""
+        self.wait()
         if self._db is not None and self._pid == os.getpid():
             self._db.close()
         self._db = None
+
+    def wait(self) -> None:
+        """Wait for the child saving records in the background, if this process started one."""
+        if self._writer is None or self._writer[1] != os.getpid():
+            return
+        pid, _ = self._writer
+        self._writer = None
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            log.warning(
+                "saving the content cache failed (status %d); the next build checks more", status
+            )
 
     # -- records ------------------------------------------------------------------------------
 
@@ -142,17 +160,44 @@ class ContentCache:
         records: Mapping[str, tuple[str, Any]],
         texts: Iterable[tuple[str, str, Any]],
         gone: Iterable[str],
+        *,
+        background: bool = False,
     ) -> None:
         """Save records (id → (digest, record)), long texts ((entry id, digest, value) each),
-        and forget the entries in gone, in one transaction."""
-        db = self._connect()
+        and forget the entries in gone, in one transaction.
+
+        With `background`, a forked child does the writing (a cold build's thousands of rows)
+        while this process goes on; `close()` waits for it. The texts stay readable here.
+        """
         gone = list(gone)
         texts = list(texts)
-        if db is None:
+        if self.path is None or background:
             self._texts.update((d, v) for _, d, v in texts)
+        if self.path is None or not (records or texts or gone):
             return
-        if not (records or texts or gone):
+        if background and threading.active_count() == 1 and hasattr(os, "fork"):
+            self.wait()
+            parent = os.getpid()
+            pid = os.fork()
+            if pid == 0:
+                status = 1
+                try:
+                    self._write(records, texts, gone)
+                    status = 0
+                finally:
+                    os._exit(status)
+            self._writer = (pid, parent)
             return
+        self._write(records, texts, gone)
+
+    def _write(
+        self,
+        records: Mapping[str, tuple[str, Any]],
+        texts: list[tuple[str, str, Any]],
+        gone: list[str],
+    ) -> None:
+        db = self._connect()
+        assert db is not None
         dumps = pickle.dumps
         with db:
             db.execute("BEGIN IMMEDIATE")
@@ -182,9 +227,12 @@ class ContentCache:
 
     def text(self, digest: str) -> Any:
         """A long text's value by its digest; KeyError when it is not here."""
+        found = self._texts.get(digest, _MISSING)
+        if found is not _MISSING:
+            return found
         db = self._connect()
         if db is None:
-            return self._texts[digest]
+            raise KeyError(digest)
         row = db.execute("SELECT value FROM texts WHERE digest = ? LIMIT 1", (digest,)).fetchone()
         if row is None:
             raise KeyError(digest)
@@ -209,6 +257,9 @@ class ContentCache:
         with db:
             db.execute("BEGIN IMMEDIATE")
             db.executemany("INSERT OR REPLACE INTO html VALUES (?, ?, ?)", rows)
+
+
+_MISSING = object()
 
 
 def _text_digests(record: Any) -> list[str]:

@@ -15,11 +15,14 @@ from typing import Any
 
 from headwater.cache import ContentCache
 from headwater.model import ASSET, Asset, Content, Entry, Link, Problem, Snapshot
+from headwater.parallel import run_sharded
 from headwater.schema import Checked, ContentModel, LinkField, _a, _in_group, check_entry
 
 log = logging.getLogger(__name__)
 
 SETTINGS_TYPE = "siteSettings"
+PARALLEL_FROM = 200
+"""Check entries in several processes when at least this many are new (a cold build)."""
 UrlFor = Callable[[str, str | None, bool], str | None]
 """url_for(content type, slug, is the home page): the entry's URL on the site, if it has one."""
 
@@ -47,22 +50,22 @@ def check_snapshot(
     texts: list[tuple[str, str, Any]] = []
     if todo:
         raws = snapshot.reader.read(todo)
-        for entry_id in todo:
-            raw = raws.get(entry_id)
-            if raw is None:
-                continue  # the reader said why, in snapshot.problems
-            checked, found, values = check_entry(raw, model)
+        ready = [raws[i] for i in todo if i in raws]  # the reader said why one is missing
+        workers = 0 if len(ready) < PARALLEL_FROM else None
+        results = run_sharded(
+            lambda shard: [check_entry(r, model) for r in shard], ready, workers=workers
+        )
+        for raw, (checked, found) in zip(ready, results, strict=True):
+            entry_id = raw.id
             records[entry_id] = checked
             problems += found
             if not found:
                 fresh[entry_id] = (checked.digest, checked)
-                texts += [
-                    (entry_id, t.digest, v) for t, v in zip(checked.texts, values, strict=True)
-                ]
+                texts += [(entry_id, t.digest, raw.fields[t.field]) for t in checked.texts]
     log.info(
         "checked %d entries, %d from the content cache", len(records), len(records) - len(todo)
     )
-    cache.store(fresh, texts, gone=())
+    cache.store(fresh, texts, gone=(), background=len(fresh) >= PARALLEL_FROM)
     problems = list(snapshot.problems) + problems
     ordered = [records[i] for i in wanted if i in records]
     problems += _check_unique(ordered, model)

@@ -159,10 +159,13 @@ class Fingerprinter:
     the entries its body embeds).
     """
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, plain_types: tuple[type, ...] = ()) -> None:
         self.base = base
         self._shallow: dict[str, str] = {}
         self._deep: dict[str, str] = {}
+        # Values whose repr shows all they hold and that hold no entry: hashed by repr, which
+        # is far cheaper than taking them apart (pagination, sitemap rows, dates, text).
+        self._plain = (str, int, bool, type(None), dt.date, *plain_types)
 
     def route_key(self, parts: tuple[Any, ...]) -> str:
         h = hashlib.blake2b(self.base.encode(), digest_size=16)
@@ -180,6 +183,7 @@ class Fingerprinter:
         an image, and a context whose values are mostly entries and lists of entries."""
         parts = [self.base, settings, repr(plain), _asset_text(image) if image else "-"]
         deep = self.deep
+        plain_types = self._plain
         for name in sorted(context):
             value = context[name]
             kind = type(value)
@@ -187,6 +191,10 @@ class Fingerprinter:
                 parts.append(f"{name}:E{deep(value)}")
             elif kind is list and all(type(v) is Entry for v in value):
                 parts.append(f"{name}:[" + ",".join([deep(v) for v in value]) + "]")
+            elif kind in plain_types or (
+                kind is list and all(type(v) in plain_types for v in value)
+            ):
+                parts.append(f"{name}:{value!r}")
             else:
                 parts.append(f"{name}:{self._canonical(value)}")
         return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()

@@ -135,9 +135,9 @@ def load_model(schema_dir: Path) -> ContentModel:
     return ContentModel(types, digest)
 
 
-def check_entry(raw: RawEntry, model: ContentModel) -> tuple[Checked, list[Problem], list[Any]]:
-    """Check one entry's fields; return the checked entry, its problems, and the values of
-    its long texts (by position in `Checked.texts`)."""
+def check_entry(raw: RawEntry, model: ContentModel) -> tuple[Checked, list[Problem]]:
+    """Check one entry's fields; return the checked entry and its problems. The values of its
+    long texts (`Checked.texts`) are the raw entry's values of those fields."""
     lines = dict(raw.lines)
     problems: list[Problem] = []
 
@@ -159,7 +159,6 @@ def check_entry(raw: RawEntry, model: ContentModel) -> tuple[Checked, list[Probl
             )
     checked: dict[str, Any] = {}
     texts: list[LongText] = []
-    values: list[Any] = []
     refs: list[tuple[Link, str, str]] = []
     for spec in fields:
         name = spec["id"]
@@ -174,7 +173,6 @@ def check_entry(raw: RawEntry, model: ContentModel) -> tuple[Checked, list[Probl
         if spec["type"] == "RichText" and len(problems) == before and result is not None:
             text = _long_text(raw.id, name, result)
             texts.append(text)
-            values.append(result)
             if isinstance(result, dict):
                 refs += [
                     (Link(kind, ident), name, node) for kind, ident, node in references(result)
@@ -184,7 +182,7 @@ def check_entry(raw: RawEntry, model: ContentModel) -> tuple[Checked, list[Probl
     entry = Checked(
         raw.id, raw.content_type, raw.origin, raw.digest, checked, tuple(texts), tuple(refs), lines
     )
-    return entry, problems, values
+    return entry, problems
 
 
 def _long_text(entry_id: str, name: str, value: Any) -> LongText:

@@ -80,7 +80,7 @@ class SitemapUrl:
     lastmod: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Route:
     """One output file: its URL, the template that renders it and what that template gets."""
 
@@ -103,6 +103,10 @@ class Route:
     @property
     def is_html(self) -> bool:
         return self.template.endswith(".html")
+
+
+PLAIN_TYPES: tuple[type, ...] = (NavItem, Pagination, PageLink, SitemapUrl)
+"""The planning values whose repr shows everything they hold, and that hold no entries."""
 
 
 @dataclass

@@ -17,7 +17,7 @@ import pickle
 import re
 import struct
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -26,6 +26,7 @@ import yaml
 
 from headwater.config import RACY_NS
 from headwater.model import ASSET, Asset, EntryHead, Link, Problem, RawEntry, Snapshot
+from headwater.parallel import run_sharded
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ SETTINGS_FILE = "siteSettings.yml"
 SETTINGS_TYPE = "siteSettings"
 INDEX_FORMAT = 3
 HASH_LENGTH = 10
+PARALLEL_FROM = 200
+"""Parse in several processes when at least this many files changed (a cold build)."""
 
 Signature = tuple[int, int, int, int]
 
@@ -107,6 +110,7 @@ class _Reader:
         self.broken: set[str] = set()
         """Ids, slugs and assets known to be unreadable, already reported."""
         self.racy = False
+        self.changed: list[_Change] = []
         self.started = time.time_ns()
 
     def scan(self) -> dict[str, EntryHead]:
@@ -128,8 +132,23 @@ class _Reader:
         settings = self.content_dir / SETTINGS_FILE
         if settings.is_file():
             self.look(settings, f"{prefix}/{SETTINGS_FILE}", SETTINGS_TYPE, SETTINGS_TYPE, heads)
+        self.parse_changed(heads)
         self.index_changed |= self.index.files.keys() != self.old.files.keys()
         return heads
+
+    def parse_changed(self, heads: dict[str, EntryHead]) -> None:
+        """Parse the files whose bytes changed, in several processes when there are many."""
+        todo, self.changed = self.changed, []
+        results = run_sharded(_parse_shard, todo, workers=0 if len(todo) < PARALLEL_FROM else None)
+        for change, result in zip(todo, results, strict=True):
+            if isinstance(result, Problem):
+                self.problems.append(result)
+                self.broken |= {change.entry_id, change.path.stem}
+                del heads[change.entry_id]
+                continue
+            raw, images = result
+            self.index.files[change.origin] = FileRecord(change.signature, change.digest, images)
+            self.parsed[change.entry_id] = raw
 
     def signature(self) -> str | None:
         """A digest of every file's stat (entries and images), None if one is too recent to
@@ -166,51 +185,8 @@ class _Reader:
             self.index.files[origin] = FileRecord(signature, digest, old.images)
             heads[entry_id] = EntryHead(entry_id, content_type, digest, origin)
             return
-        parsed = self.parse(data, path, origin, entry_id, content_type, digest)
-        if parsed is None:
-            self.broken |= {entry_id, path.stem}
-            return
-        raw, images = parsed
-        self.index.files[origin] = FileRecord(signature, digest, images)
         heads[entry_id] = EntryHead(entry_id, content_type, digest, origin)
-        self.parsed[entry_id] = raw
-
-    def parse(
-        self,
-        data: bytes,
-        path: Path,
-        origin: str,
-        entry_id: str,
-        content_type: str,
-        digest: str,
-    ) -> tuple[RawEntry, tuple[ImageUse, ...]] | None:
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            self.problems.append(Problem(origin, "", "readable", f"not UTF-8 text: {exc}"))
-            return None
-        try:
-            metadata, lines, body = split_front_matter(text, front_matter=path.suffix == ".md")
-        except yaml.YAMLError as exc:
-            message, line = _yaml_reason(exc, offset=1 if path.suffix == ".md" else 0)
-            self.problems.append(
-                Problem(origin, "(front matter)", "yaml", f"malformed YAML: {message}", line=line)
-            )
-            return None
-        if not isinstance(metadata, dict):
-            self.problems.append(
-                Problem(
-                    origin, "(front matter)", "yaml", "front matter must be a mapping of fields"
-                )
-            )
-            return None
-        images: list[ImageUse] = []
-        fields = {str(k): _convert(v, str(k), images) for k, v in metadata.items()}
-        if body.strip():
-            fields["body"] = body.strip() + "\n"
-        if content_type != SETTINGS_TYPE:
-            fields.setdefault("slug", path.stem)
-        return RawEntry(entry_id, content_type, fields, origin, digest, lines), tuple(images)
+        self.changed.append(_Change(data, path, origin, entry_id, content_type, digest, signature))
 
     def read(self, ids: Collection[str]) -> dict[str, RawEntry]:
         """Entries by id: those parsed while scanning, and unchanged ones parsed now."""
@@ -235,8 +211,9 @@ class _Reader:
             self.problems.append(Problem(origin, "", "readable", f"cannot read the file: {exc}"))
             return None
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-        parsed = self.parse(data, path, origin, entry_id, content_type, digest)
-        if parsed is None:
+        parsed = parse_file(data, path, origin, entry_id, content_type, digest)
+        if isinstance(parsed, Problem):
+            self.problems.append(parsed)
             return None
         self.parsed[entry_id] = parsed[0]
         return parsed[0]
@@ -304,6 +281,51 @@ class _Reader:
             height=record.height,
             size=record.size,
         )
+
+
+@dataclass(frozen=True)
+class _Change:
+    """A file whose bytes are new to the index: to be parsed."""
+
+    data: bytes
+    path: Path
+    origin: str
+    entry_id: str
+    content_type: str
+    digest: str
+    signature: Signature
+
+
+def _parse_shard(
+    changes: Sequence[_Change],
+) -> list[tuple[RawEntry, tuple[ImageUse, ...]] | Problem]:
+    return [
+        parse_file(c.data, c.path, c.origin, c.entry_id, c.content_type, c.digest) for c in changes
+    ]
+
+
+def parse_file(
+    data: bytes, path: Path, origin: str, entry_id: str, content_type: str, digest: str
+) -> tuple[RawEntry, tuple[ImageUse, ...]] | Problem:
+    """An entry file's fields and the images it names, or the problem that stops reading it."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Problem(origin, "", "readable", f"not UTF-8 text: {exc}")
+    try:
+        metadata, lines, body = split_front_matter(text, front_matter=path.suffix == ".md")
+    except yaml.YAMLError as exc:
+        message, line = _yaml_reason(exc, offset=1 if path.suffix == ".md" else 0)
+        return Problem(origin, "(front matter)", "yaml", f"malformed YAML: {message}", line=line)
+    if not isinstance(metadata, dict):
+        return Problem(origin, "(front matter)", "yaml", "front matter must be a mapping of fields")
+    images: list[ImageUse] = []
+    fields = {str(k): _convert(v, str(k), images) for k, v in metadata.items()}
+    if body.strip():
+        fields["body"] = body.strip() + "\n"
+    if content_type != SETTINGS_TYPE:
+        fields.setdefault("slug", path.stem)
+    return RawEntry(entry_id, content_type, fields, origin, digest, lines), tuple(images)
 
 
 def _asset_id(use: ImageUse) -> str:
