@@ -486,11 +486,14 @@ def test_embedded_assets_keep_their_picture_markup_after_sanitising(tmp_path: Pa
     )
     _, site, _ = check_content(options)
     url = "https://images.ctfassets.net/space1/asset1/abc/photo.jpg"
-    site.content.assets["asset1"] = Asset(
-        "asset1", "Photo", "A calm river", "image/jpeg", url, url=url, width=2000, height=1000
-    )
+    site.assets = {
+        **site.assets,
+        "asset1": Asset(
+            "asset1", "Photo", "A calm river", "image/jpeg", url, url=url, width=2000, height=1000
+        ),
+    }
     link = {"sys": {"type": "Link", "linkType": "Asset", "id": "asset1"}}
-    article = next(e for e in site.content.entries if e.content_type == "article")
+    article = next(e for e in site.entries.values() if e.content_type == "article")
     entry_link = {"sys": {"type": "Link", "linkType": "Entry", "id": article.id}}
     document = {
         "nodeType": "document",

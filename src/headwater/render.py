@@ -239,8 +239,8 @@ class _RichText:
     def __init__(self, env: jinja2.Environment, site: Site, markdown: MarkdownRenderer) -> None:
         self.env = env
         self.markdown = markdown
-        self.entries = {e.id: e for e in site.content.entries}
-        self.assets = site.content.assets
+        self.entries = site.entries
+        self.assets = site.assets
 
     def body(self, document: dict[str, Any]) -> Body:
         # Embedded entries and assets are our own templates' HTML (a <picture> with srcset,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import itertools
 import json
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +80,21 @@ class SitemapUrl:
     lastmod: str
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """How one route is made: its kind, the entry whose page it is (if any), what its template
+    gets, and plain parameters. A build that changed only what some entries say (not which
+    pages exist or what they list) makes the routes that read them again from their recipes
+    (see siteindex.py), through the same code as a full plan."""
+
+    kind: str
+    """`entry` (an entry's page, or a later page of a topic), `blog`, `notfound`, `feed`,
+    `robots` or `sitemap`."""
+    own: Entry | None
+    context: dict[str, Any]
+    params: tuple[Any, ...] = ()
+
+
 @dataclass(slots=True)
 class Route:
     """One output file: its URL, the template that renders it and what that template gets."""
@@ -95,6 +110,7 @@ class Route:
     image: Asset | None = None
     lastmod: dt.date | None = None
     origin: str = "(site)"
+    recipe: Recipe | None = None
 
     @property
     def kind(self) -> str:
@@ -113,13 +129,16 @@ PLAIN_TYPES: tuple[type, ...] = (NavItem, Pagination, PageLink, SitemapUrl)
 class Site:
     """Every route of the site, planned before any is rendered."""
 
-    content: Content
+    settings: Entry
     base_url: str
     routes: list[Route]
     nav: list[NavItem]
     updated: dt.date
     """The newest date in the content: what "last updated" means for the whole site."""
     preview: bool = False
+    entries: Mapping[str, Entry] = field(default_factory=dict)
+    """Every entry by id (bodies link to and embed entries by id)."""
+    assets: Mapping[str, Asset] = field(default_factory=dict)
 
     @property
     def year(self) -> int:
@@ -127,15 +146,11 @@ class Site:
 
     @property
     def name(self) -> str:
-        return str(self.content.settings.siteName)
+        return str(self.settings.siteName)
 
     @property
     def tagline(self) -> str:
-        return str(self.content.settings.tagline or "")
-
-    @property
-    def settings(self) -> Entry:
-        return self.content.settings
+        return str(self.settings.tagline or "")
 
     lang = "en"
 
@@ -174,13 +189,13 @@ def plan_site(
 
     dates = [d for a in articles for d in (a.publishDate, a.lastReviewed) if d]
     newest = max(dates, default=dt.date(2000, 1, 1))
-    routes: list[Route] = [
-        _entry_route(
+    recipes = [
+        Recipe(
+            "entry",
             home,
-            "home.html",
-            settings,
-            context={"entry": home, "articles": articles[:HOME_ARTICLES]},
-        ),
+            {"entry": home, "articles": articles[:HOME_ARTICLES]},
+            ("home.html", "website", None, None),
+        )
     ]
     by_topic: dict[int, list[Entry]] = defaultdict(list)
     by_author: dict[int, list[Entry]] = defaultdict(list)
@@ -191,73 +206,109 @@ def plan_site(
         by_author[id(article.author)].append(article)
         if article.medicalReviewer:
             by_reviewer[id(article.medicalReviewer)].append(article)
-    routes += [_article_route(a, by_topic, settings) for a in articles]
-    routes += _blog_routes(articles, settings, newest)
+    recipes += [
+        Recipe(
+            "entry",
+            a,
+            {"article": a, "related": _related(a, by_topic)},
+            ("article.html", "article", a.lastReviewed or a.publishDate, None),
+        )
+        for a in articles
+    ]
+    for chunk, pagination in _paginate(articles, "/blog/"):
+        recipes.append(
+            Recipe("blog", None, {"articles": chunk, "pagination": pagination}, (newest,))
+        )
     for topic in topics:
-        routes += _topic_routes(topic, by_topic[id(topic)], settings)
+        for chunk, pagination in _paginate(by_topic[id(topic)], str(topic.url)):
+            context = {"topic": topic, "articles": chunk, "pagination": pagination}
+            page = pagination if pagination.number > 1 else None
+            recipes.append(
+                Recipe("entry", topic, context, ("topic.html", "website", _newest(chunk), page))
+            )
     for author in authors:
         authored, reviewed = by_author[id(author)], by_reviewer[id(author)]
-        routes.append(
-            _entry_route(
-                author,
-                "author.html",
-                settings,
-                og_type="profile",
-                context={
-                    "author": author,
-                    "articles": authored[:AUTHOR_LIST],
-                    "reviewed": reviewed[:AUTHOR_LIST],
-                    "articles_total": len(authored),
-                    "reviewed_total": len(reviewed),
-                },
-                lastmod=_newest(authored[:AUTHOR_LIST] + reviewed[:AUTHOR_LIST]),
-            )
+        context = {
+            "author": author,
+            "articles": authored[:AUTHOR_LIST],
+            "reviewed": reviewed[:AUTHOR_LIST],
+            "articles_total": len(authored),
+            "reviewed_total": len(reviewed),
+        }
+        lastmod = _newest(authored[:AUTHOR_LIST] + reviewed[:AUTHOR_LIST])
+        recipes.append(Recipe("entry", author, context, ("author.html", "profile", lastmod, None)))
+    recipes += [
+        Recipe("entry", p, {"entry": p}, ("page.html", "website", None, None)) for p in pages
+    ]
+    recipes += [
+        Recipe("notfound", None, {}),
+        Recipe("feed", None, {"articles": articles[:FEED_SIZE], "updated": newest}),
+        Recipe("robots", None, {}),
+    ]
+    routes = [make_route(recipe, settings) for recipe in recipes]
+    site = Site(
+        settings=settings,
+        base_url=base_url,
+        routes=routes,
+        nav=[_nav_item(item) for item in settings.navigation],
+        updated=newest,
+        preview=preview,
+        entries={e.id: e for e in content.entries},
+        assets=content.assets,
+    )
+    routes.append(make_route(Recipe("sitemap", None, {"urls": _sitemap(site)}), settings))
+    return site, _check_routes(site)
+
+
+def make_route(recipe: Recipe, settings: Entry) -> Route:
+    """The route a recipe makes (what a template gets, its title, description, URL)."""
+    context = recipe.context
+    name = settings.siteName
+    if recipe.kind == "entry":
+        assert recipe.own is not None
+        template, og_type, lastmod, page = recipe.params
+        route = _entry_route(
+            recipe.own, template, settings, context=context, og_type=og_type, lastmod=lastmod
         )
-    routes += [_entry_route(p, "page.html", settings, context={"entry": p}) for p in pages]
-    routes.append(
-        Route(
+        if page is not None:  # a later page of a long list: its own URL and title
+            suffix = _page_suffix(page)
+            label = recipe.own.label
+            route.url = page.url(page.number)
+            route.title = f"{label}{suffix} | {name}"
+            route.heading = f"{label}{suffix}"
+    elif recipe.kind == "blog":
+        pagination, chunk = context["pagination"], context["articles"]
+        suffix = _page_suffix(pagination)
+        route = Route(
+            url=pagination.url(pagination.number),
+            template="blog.html",
+            title=f"Blog{suffix} | {name}",
+            heading=f"Blog{suffix}",
+            description=f"Articles from {name}{suffix}.",
+            context=context,
+            lastmod=_newest(chunk) or recipe.params[0],
+        )
+    elif recipe.kind == "notfound":
+        route = Route(
             url="/404.html",
             template="404.html",
-            title=f"Page not found | {settings.siteName}",
+            title=f"Page not found | {name}",
             heading="Page not found",
             description=str(settings.description),
             noindex=True,
         )
-    )
-    routes.append(
-        Route(
-            url="/feed.xml",
-            template="feed.xml",
+    else:
+        url = {"feed": "/feed.xml", "robots": "/robots.txt", "sitemap": "/sitemap.xml"}
+        route = Route(
+            url=url[recipe.kind],
+            template=url[recipe.kind].lstrip("/"),
             title="",
             heading="",
             description="",
-            context={"articles": articles[:FEED_SIZE], "updated": newest},
+            context=context,
         )
-    )
-    routes.append(
-        Route(url="/robots.txt", template="robots.txt", title="", heading="", description="")
-    )
-
-    nav = [_nav_item(item) for item in settings.navigation]
-    site = Site(
-        content=content,
-        base_url=base_url,
-        routes=routes,
-        nav=nav,
-        updated=newest,
-        preview=preview,
-    )
-    routes.append(
-        Route(
-            url="/sitemap.xml",
-            template="sitemap.xml",
-            title="",
-            heading="",
-            description="",
-            context={"urls": _sitemap(site)},
-        )
-    )
-    return site, _check_routes(site)
+    route.recipe = recipe
+    return route
 
 
 def _newest_first(article: Entry) -> tuple[dt.date, str]:
@@ -277,34 +328,21 @@ def _entry_route(
     og_type: str = "website",
     lastmod: dt.date | None = None,
 ) -> Route:
-    title = entry.fields.get("seoTitle") or entry.label
-    is_home = entry.url == "/"
-    description = (
-        entry.fields.get("seoDescription") or entry.fields.get("summary") or settings.description
-    )
+    fields = entry.fields
+    title = fields.get("seoTitle") or entry.label
+    description = fields.get("seoDescription") or fields.get("summary") or settings.description
     return Route(
         url=str(entry.url),
         template=template,
-        title=str(settings.siteName) if is_home else f"{title} | {settings.siteName}",
+        title=str(settings.siteName) if entry.url == "/" else f"{title} | {settings.siteName}",
         heading=entry.label,
         description=str(description),
         context=context,
-        noindex=bool(entry.fields.get("noindex")),
+        noindex=bool(fields.get("noindex")),
         og_type=og_type,
-        image=entry.fields.get("heroImage") or entry.fields.get("photo"),
+        image=fields.get("heroImage") or fields.get("photo"),
         lastmod=lastmod,
         origin=entry.origin,
-    )
-
-
-def _article_route(article: Entry, by_topic: dict[int, list[Entry]], settings: Entry) -> Route:
-    return _entry_route(
-        article,
-        "article.html",
-        settings,
-        og_type="article",
-        context={"article": article, "related": _related(article, by_topic)},
-        lastmod=article.lastReviewed or article.publishDate,
     )
 
 
@@ -320,47 +358,6 @@ def _related(article: Entry, by_topic: dict[int, list[Entry]]) -> list[Entry]:
             candidates[id(other)] = other
     newest = sorted(candidates.values(), key=lambda a: (a.publishDate, a.slug), reverse=True)
     return newest[:RELATED_MAX]
-
-
-def _blog_routes(articles: list[Entry], settings: Entry, newest: dt.date) -> list[Route]:
-    routes = []
-    for chunk, pagination in _paginate(articles, "/blog/"):
-        suffix = _page_suffix(pagination)
-        routes.append(
-            Route(
-                url=pagination.url(pagination.number),
-                template="blog.html",
-                title=f"Blog{suffix} | {settings.siteName}",
-                heading=f"Blog{suffix}",
-                description=f"Articles from {settings.siteName}{suffix}.",
-                context={"articles": chunk, "pagination": pagination},
-                lastmod=_newest(chunk) or newest,
-            )
-        )
-    return routes
-
-
-def _topic_routes(topic: Entry, listed: list[Entry], settings: Entry) -> list[Route]:
-    """A topic's page, and further pages when it has more articles than one page shows."""
-    routes = []
-    for chunk, pagination in _paginate(listed, str(topic.url)):
-        route = _entry_route(
-            topic,
-            "topic.html",
-            settings,
-            context={"topic": topic, "articles": chunk, "pagination": pagination},
-            lastmod=_newest(chunk),
-        )
-        if pagination.number > 1:
-            suffix = _page_suffix(pagination)
-            route = dataclasses.replace(
-                route,
-                url=pagination.url(pagination.number),
-                title=f"{topic.label}{suffix} | {settings.siteName}",
-                heading=f"{topic.label}{suffix}",
-            )
-        routes.append(route)
-    return routes
 
 
 def _paginate(articles: list[Entry], base: str) -> list[tuple[list[Entry], Pagination]]:
