@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import gc
 import hashlib
 import json
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from headwater.assets import plan_media, plan_static
 from headwater.cache import ContentCache, engine_digest
 from headwater.config import BuildOptions, Project
-from headwater.content import check_snapshot
+from headwater.content import check_changes, check_snapshot
 from headwater.errors import ContentError
 from headwater.locks import build_lock
 from headwater.manifest import (
@@ -29,10 +30,20 @@ from headwater.manifest import (
     save_manifest,
     signature_of,
 )
-from headwater.model import Content, Entry, LongText, Snapshot
+from headwater.model import Asset, Content, Entry, LongText, Snapshot
 from headwater.parallel import run_sharded
-from headwater.schema import ContentModel, load_model
-from headwater.site import PLAIN_TYPES, Route, Site, entry_url, output_path, plan_site
+from headwater.schema import ContentModel, load_model, structure
+from headwater.site import (
+    PLAIN_TYPES,
+    Route,
+    Site,
+    entry_url,
+    make_route,
+    output_path,
+    plan_site,
+)
+from headwater.siteindex import IndexedEntry, SiteIndex, decode, encode
+from headwater.siteindex import reads as siteindex_reads
 from headwater.sources.local import load_snapshot
 from headwater.writer import Publisher, WriteReport, list_files, spare_folder
 
@@ -166,9 +177,13 @@ def check_content(options: BuildOptions) -> tuple[Content, Site, str]:
 class _Checked:
     content: Content
     site: Site
-    description: str
+    snapshot: Snapshot
     cache: ContentCache
     """Where the entries' long texts are read back from while rendering."""
+
+    @property
+    def description(self) -> str:
+        return self.snapshot.description
 
 
 def _check(
@@ -178,13 +193,7 @@ def _check(
     model = model or load_model(project.schema_dir)
     snapshot = snapshot or load_source(options, model)
     log.info("reading %s", snapshot.description)
-    cache = (
-        ContentCache.disabled()
-        if options.full
-        else ContentCache.for_scope(
-            project.cache_dir, _scope(options, snapshot), f"{model.digest}:{engine_digest()}"
-        )
-    )
+    cache = _content_cache(options, model, snapshot)
     try:
         content, problems = check_snapshot(snapshot, model, cache=cache, url_for=entry_url)
         if content is None or problems:
@@ -195,12 +204,24 @@ def _check(
     except BaseException:
         cache.close()
         raise
-    return _Checked(content, site, snapshot.description, cache)
+    return _Checked(content, site, snapshot, cache)
+
+
+def _content_cache(options: BuildOptions, model: ContentModel, snapshot: Snapshot) -> ContentCache:
+    if options.full:
+        return ContentCache.disabled()
+    key = f"{model.digest}:{engine_digest()}"
+    return ContentCache.for_scope(options.project.cache_dir, _scope(options, snapshot), key)
 
 
 def _scope(options: BuildOptions, snapshot: Snapshot) -> str:
     """What the content cache of a build is for: one source (and API) of one project."""
     return f"{options.source}|{options.preview}|{options.project.root}|{snapshot.description}"
+
+
+def siteindex_path(project: Project, out_dir: Path) -> Path:
+    """The site index of one output folder (see siteindex.py), beside its manifest."""
+    return manifest_path(project, out_dir).with_suffix(".sqlite3")
 
 
 def manifest_path(project: Project, out_dir: Path) -> Path:
@@ -248,68 +269,269 @@ def _build(options: BuildOptions) -> BuildReport:
     if inputs and stamp and stamp[0] == inputs and manifest.outputs(out_dir) is not None:
         # Not a byte of the inputs moved since this folder was built from them.
         files = len(manifest.outputs(out_dir) or {})
-        report = WriteReport(written=0, unchanged=files, removed=0)
+        nothing = WriteReport(written=0, unchanged=files, removed=0)
         elapsed = time.perf_counter() - started
-        return BuildReport(snapshot.description, int(stamp[1]), 0, files, report, elapsed, out_dir)
-    checked = _check(options, model, snapshot)
+        return BuildReport(snapshot.description, int(stamp[1]), 0, files, nothing, elapsed, out_dir)
+    theme = _Theme.read(project, engine)
+    index = SiteIndex(siteindex_path(project, out_dir))
     try:
-        return _publish(options, checked, manifest, manifest_file, engine, inputs, started)
+        if not options.full:
+            changed = _build_changes(
+                options, model, snapshot, theme, index, manifest, inputs, started
+            )
+            if changed is not None:
+                return changed
+        checked = _check(options, model, snapshot)
+        try:
+            return _publish(options, model, checked, theme, index, manifest, inputs, started)
+        finally:
+            checked.cache.close()
     finally:
-        checked.cache.close()
+        index.close()
+
+
+@dataclass(frozen=True)
+class _Theme:
+    """What every page is made with besides content: the engine, templates, model and the
+    static files (by their published names)."""
+
+    engine: str
+    digest: str
+    static_urls: dict[str, str]
+    static_files: dict[str, Path]
+
+    @classmethod
+    def read(cls, project: Project, engine: str) -> _Theme:
+        static_urls, static_files = plan_static(project.static_dir)
+        files = [
+            *(p for p in project.templates_dir.rglob("*") if p.is_file()),
+            *project.schema_dir.glob("*.json"),
+        ]
+        return cls(engine, digest_files(files, project.root), static_urls, static_files)
+
+    def base(self, options: BuildOptions, updated: dt.date, nav: object) -> str:
+        """What every route key starts from (see Fingerprinter)."""
+        return "|".join(
+            [
+                self.engine,
+                self.digest,
+                repr(sorted(self.static_urls.items())),
+                options.base_url,
+                repr(options.preview),
+                updated.isoformat(),
+                repr(nav),
+            ]
+        )
+
+
+def _assets_digest(assets: Mapping[str, Asset]) -> str:
+    text = repr(
+        sorted((a.id, a.url, a.alt, a.title, a.mime, a.width, a.height) for a in assets.values())
+    )
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _build_changes(
+    options: BuildOptions,
+    model: ContentModel,
+    snapshot: Snapshot,
+    theme: _Theme,
+    index: SiteIndex,
+    manifest: Manifest,
+    inputs: str | None,
+    started: float,
+) -> BuildReport | None:
+    """Build in proportion to the change, when the last build's index says how; None when a
+    whole plan is needed (see siteindex.py)."""
+    out_dir = options.out_dir
+    state = index.state()
+    live = manifest.outputs(out_dir)
+    folder_stamp = manifest.stamp(out_dir)
+    if state is None or live is None or folder_stamp is None or len(folder_stamp) < 3:
+        return None
+    stamp = state.stamp
+    base = theme.base(options, stamp["updated"], stamp["nav"])
+    if (
+        stamp.get("token") != folder_stamp[2]
+        or stamp.get("base") != base
+        or stamp.get("assets") != _assets_digest(snapshot.assets)
+        or stamp.get("scope") != _scope(options, snapshot)
+    ):
+        return None
+    cache = _content_cache(options, model, snapshot)
+    try:
+        changes = check_changes(snapshot, model, cache=cache, before=state.entries)
+        if changes is None:
+            log.info("the changes move pages or lists: planning the whole site")
+            return None
+        if changes.problems:
+            raise ContentError(changes.problems)
+        affected = index.readers(changes.changed)
+        stored = index.routes(affected)
+        if stored.keys() != affected:
+            return None
+        settings = changes.settings
+        site = Site(
+            settings=settings,
+            base_url=options.base_url,
+            routes=[],
+            nav=stamp["nav"],
+            updated=stamp["updated"],
+            preview=options.preview,
+            entries=changes.entries,
+            assets=snapshot.assets,
+        )
+        routes = {
+            path: make_route(decode(recipe, changes.entries), settings)
+            for path, (recipe, _) in stored.items()
+        }
+        log.info(
+            "%d changed entries are read by %d pages; checked at %.2f s",
+            len(changes.changed),
+            len(routes),
+            time.perf_counter() - started,
+        )
+        fingerprint = Fingerprinter(base, plain_types=PLAIN_TYPES)
+        settings_key = fingerprint.deep(settings)
+        keys = dict(live)
+        keys.update({path: route_key(fingerprint, settings_key, r) for path, r in routes.items()})
+        copies = {**theme.static_files, **plan_media(snapshot.assets.values())}
+        token = os.urandom(8).hex()
+        report = _write(
+            options,
+            site,
+            routes,
+            keys,
+            copies,
+            manifest,
+            [inputs, int(folder_stamp[1]), token],
+            snapshot.description,
+            cache,
+            theme,
+            fingerprint,
+            started,
+        )
+        reads_now = {
+            path: (stored[path][1], siteindex_reads(route.recipe))
+            for path, route in routes.items()
+            if route.recipe is not None
+        }
+        index.save_delta(
+            {**stamp, "token": token},
+            {
+                i: IndexedEntry(
+                    snapshot.heads[i].digest,
+                    state.entries[i].content_type,
+                    state.entries[i].url,
+                    snapshot.heads[i].origin,
+                    state.entries[i].slug,
+                    state.entries[i].structure,
+                )
+                for i in changes.changed
+            },
+            reads_now,
+        )
+        return report
+    finally:
+        cache.close()
 
 
 def _publish(
     options: BuildOptions,
+    model: ContentModel,
     checked: _Checked,
+    theme: _Theme,
+    index: SiteIndex,
     manifest: Manifest,
-    manifest_file: Path,
-    engine: str,
     inputs: str | None,
     started: float,
 ) -> BuildReport:
-    project, out_dir = options.project, options.out_dir
-    content, site, description = checked.content, checked.site, checked.description
+    """Publish a fully planned site (rendering only the pages whose keys changed), and index
+    the plan for the next build."""
+    content, site = checked.content, checked.site
     log.info(
         "read, checked and planned %d routes in %.2f s",
         len(site.routes),
         time.perf_counter() - started,
     )
-    static_urls, static_files = plan_static(project.static_dir)
-    copies: dict[str, Path] = {**static_files, **plan_media(content.assets.values())}
-
-    theme = digest_files(
-        [
-            *(p for p in project.templates_dir.rglob("*") if p.is_file()),
-            *project.schema_dir.glob("*.json"),
-        ],
-        project.root,
-    )
-    fingerprint = Fingerprinter(
-        "|".join(
-            [
-                engine,
-                theme,
-                repr(sorted(static_urls.items())),
-                site.base_url,
-                repr(site.preview),
-                site.updated.isoformat(),
-                repr(site.nav),
-            ]
-        ),
-        plain_types=PLAIN_TYPES,
-    )
+    base = theme.base(options, site.updated, site.nav)
+    fingerprint = Fingerprinter(base, plain_types=PLAIN_TYPES)
     settings_key = fingerprint.deep(site.settings)
     routes = {output_path(r.url): r for r in site.routes}
     keys = {name: route_key(fingerprint, settings_key, r) for name, r in routes.items()}
-    keys.update({name: name for name in copies})  # their names carry their content hash
+    copies: dict[str, Path] = {**theme.static_files, **plan_media(content.assets.values())}
     pages = sum(1 for r in site.routes if r.is_html)
-
     log.info("fingerprinted at %.2f s", time.perf_counter() - started)
+    token = os.urandom(8).hex()
+    report = _write(
+        options,
+        site,
+        routes,
+        keys,
+        copies,
+        manifest,
+        [inputs, pages, token],
+        checked.description,
+        checked.cache,
+        theme,
+        fingerprint,
+        started,
+    )
+    stamp = {
+        "token": token,
+        "base": base,
+        "updated": site.updated,
+        "nav": site.nav,
+        "assets": _assets_digest(content.assets),
+        "scope": _scope(options, checked.snapshot),
+    }
+
+    def rows() -> tuple[dict[str, IndexedEntry], dict[str, tuple[Any, tuple[str, ...]]]]:
+        entries = {
+            e.id: IndexedEntry(
+                e.digest,
+                e.content_type,
+                e.url,
+                e.origin,
+                e.fields.get("slug") if isinstance(e.fields.get("slug"), str) else None,
+                structure(content.records[e.id], model),
+            )
+            for e in content.entries
+        }
+        indexed = {
+            path: (encode(r.recipe), siteindex_reads(r.recipe))
+            for path, r in routes.items()
+            if r.recipe is not None
+        }
+        return entries, indexed
+
+    index.save_all(stamp, rows, background=len(routes) >= PARALLEL_FROM)
+    return report
+
+
+def _write(
+    options: BuildOptions,
+    site: Site,
+    routes: dict[str, Route],
+    keys: dict[str, str],
+    copies: dict[str, Path],
+    manifest: Manifest,
+    stamp: list[Any],
+    description: str,
+    texts: ContentCache,
+    theme: _Theme,
+    fingerprint: Fingerprinter,
+    started: float,
+) -> BuildReport:
+    """Render what changed into the spare folder and swap it in; record the manifest."""
+    project, out_dir = options.project, options.out_dir
+    manifest_file = manifest_path(project, out_dir)
+    keys.update({name: name for name in copies})  # their names carry their content hash
+    pages = int(stamp[1])
     live = None if options.full else manifest.outputs(out_dir)
     if live == keys:
-        if inputs:
-            manifest.record_stamp(out_dir, [inputs, pages])
-            save_manifest(manifest_file, manifest, engine, keep=[out_dir, spare_folder(out_dir)])
+        manifest.record_stamp(out_dir, stamp)
+        save_manifest(manifest_file, manifest, theme.engine, keep=[out_dir, spare_folder(out_dir)])
         report = WriteReport(written=0, unchanged=len(keys), removed=0)
         elapsed = time.perf_counter() - started
         return BuildReport(description, pages, 0, len(keys), report, elapsed, out_dir)
@@ -319,7 +541,7 @@ def _publish(
     publisher = Publisher(out_dir, spare_files=spare if spare is not None else None)
     # From here the spare folder changes: forget what it held until it is consistent again.
     manifest.record(publisher.spare, None)
-    save_manifest(manifest_file, manifest, engine, keep=[out_dir])
+    save_manifest(manifest_file, manifest, theme.engine, keep=[out_dir])
 
     spare = spare or {}
     live = live or {}
@@ -335,11 +557,11 @@ def _publish(
         _render(
             site,
             project.templates_dir,
-            static_urls,
+            theme.static_urls,
             stale,
             publisher,
             project.cache_dir / "jinja",
-            checked.cache,
+            texts,
             fingerprint,
         )
     )
@@ -358,9 +580,8 @@ def _publish(
     else:
         manifest.record(publisher.spare, dict(keys))
     manifest.record(out_dir, dict(keys))
-    if inputs:
-        manifest.record_stamp(out_dir, [inputs, pages])
-    save_manifest(manifest_file, manifest, engine, keep=[out_dir, publisher.spare])
+    manifest.record_stamp(out_dir, stamp)
+    save_manifest(manifest_file, manifest, theme.engine, keep=[out_dir, publisher.spare])
     report = WriteReport(written=written, unchanged=len(keys) - written, removed=removed)
     elapsed = time.perf_counter() - started
     return BuildReport(description, pages, len(stale), len(keys), report, elapsed, out_dir)

@@ -155,6 +155,16 @@ class ContentCache:
                 found[entry_id] = loads(record)
         return found
 
+    def record(self, entry_id: str, digest: str) -> Any | None:
+        """One cached record, if it is there for this digest."""
+        db = self._connect()
+        if db is None:
+            return None
+        row = db.execute("SELECT digest, record FROM entries WHERE id = ?", (entry_id,)).fetchone()
+        if row is None or row[0] != digest:
+            return None
+        return pickle.loads(row[1])
+
     def store(
         self,
         records: Mapping[str, tuple[str, Any]],

@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from headwater.cache import ContentCache
 from headwater.model import ASSET, Asset, Content, Entry, Link, Problem, Snapshot
 from headwater.parallel import run_sharded
-from headwater.schema import Checked, ContentModel, LinkField, _a, _in_group, check_entry
+from headwater.schema import (
+    Checked,
+    ContentModel,
+    LinkField,
+    _a,
+    _in_group,
+    check_entry,
+    structure,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +87,15 @@ def check_snapshot(
 
 def link_entries(
     records: list[Checked],
-    assets: dict[str, Asset],
+    assets: Mapping[str, Asset],
     model: ContentModel,
     url_for: UrlFor,
     broken: frozenset[str] = frozenset(),
 ) -> tuple[Content | None, list[Problem]]:
     """Resolve every link into an immutable entry graph; report links that lead nowhere
     (except to what the source could not read: that is reported already)."""
-    resolver = _Resolver(records, assets, broken)
+    catalog = {r.id: (r.content_type, r.origin, _slug(r)) for r in records}
+    resolver = _Resolver(catalog, assets, broken)
     problems = resolver.problems
     settings = [r for r in records if r.content_type == SETTINGS_TYPE]
     if SETTINGS_TYPE in model.types and len(settings) != 1:
@@ -115,27 +125,14 @@ def link_entries(
     resolver.entries = entries
     link_fields = {t: model.link_fields(t) for t in model.types}
     for record in records:
-        fields = dict(record.fields)
-        for spec in link_fields[record.content_type]:
-            value = fields[spec.name]
-            if spec.is_array:
-                resolved = [
-                    resolver.resolve(record, f"{spec.name}[{i}]", link, spec)
-                    for i, link in enumerate(value)
-                    if isinstance(link, Link)
-                ]
-                fields[spec.name] = [r for r in resolved if r is not None]
-            else:
-                fields[spec.name] = (
-                    resolver.resolve(record, spec.name, value, spec)
-                    if isinstance(value, Link)
-                    else None
-                )
-        refs = [resolver.reference(record, link, name, node) for link, name, node in record.refs]
-        entries[record.id]._complete(fields, tuple(r for r in refs if r is not None))
+        fields, refs = resolver.resolve_all(record, link_fields[record.content_type])
+        entries[record.id]._complete(fields, refs)
     if problems or len(settings) != 1:
         return None, problems
-    return Content(tuple(entries.values()), assets, entries[settings[0].id]), problems
+    content = Content(
+        tuple(entries.values()), assets, entries[settings[0].id], {r.id: r for r in records}
+    )
+    return content, problems
 
 
 def _slug(record: Checked) -> str | None:
@@ -143,27 +140,53 @@ def _slug(record: Checked) -> str | None:
     return slug if isinstance(slug, str) else None
 
 
+Catalog = Mapping[str, tuple[str, str, str | None]]
+"""Every entry by id: (content type, origin, slug) — what links are checked against."""
+
+
 class _Resolver:
     """Finds what links point at, and says what is wrong with each link that fails."""
 
     def __init__(
-        self, records: list[Checked], assets: dict[str, Asset], broken: frozenset[str]
+        self, catalog: Catalog, assets: Mapping[str, Asset], broken: frozenset[str]
     ) -> None:
-        self.records = {r.id: r for r in records}
+        self.catalog = catalog
         self.broken = broken
         self.by_slug: dict[str, list[str]] = defaultdict(list)
-        for record in records:
-            slug = _slug(record)
+        for entry_id, (_, _, slug) in catalog.items():
             if slug is not None:
-                self.by_slug[slug].append(record.id)
+                self.by_slug[slug].append(entry_id)
         self.assets = assets
-        self.entries: dict[str, Entry] = {}
+        self.entries: Mapping[str, Entry] = {}
         self.problems: list[Problem] = []
+
+    def resolve_all(
+        self, record: Checked, link_fields: list[LinkField]
+    ) -> tuple[dict[str, Any], tuple[Entry | Asset, ...]]:
+        """A record's fields with their links resolved, and what its bodies reference."""
+        fields = dict(record.fields)
+        for spec in link_fields:
+            value = fields[spec.name]
+            if spec.is_array:
+                resolved = [
+                    self.resolve(record, f"{spec.name}[{i}]", link, spec)
+                    for i, link in enumerate(value)
+                    if isinstance(link, Link)
+                ]
+                fields[spec.name] = [r for r in resolved if r is not None]
+            else:
+                fields[spec.name] = (
+                    self.resolve(record, spec.name, value, spec)
+                    if isinstance(value, Link)
+                    else None
+                )
+        refs = [self.reference(record, link, name, node) for link, name, node in record.refs]
+        return fields, tuple(r for r in refs if r is not None)
 
     def candidates(self, link: Link) -> list[str]:
         if link.by_slug:
             return self.by_slug.get(link.key, [])
-        return [link.key] if link.key in self.records else []
+        return [link.key] if link.key in self.catalog else []
 
     def resolve(
         self, record: Checked, name: str, link: Link, spec: LinkField
@@ -183,18 +206,14 @@ class _Resolver:
             return asset
         candidates = self.candidates(link)
         allowed = spec.content_types
-        wanted = [
-            c for c in candidates if allowed is None or self.records[c].content_type in allowed
-        ]
+        wanted = [c for c in candidates if allowed is None or self.catalog[c][0] in allowed]
         kinds = " or ".join(allowed or ["entry"])
         if wanted:
             return self.entries[wanted[0]]
         if link.key in self.broken:
             return None
         if candidates:
-            found = ", ".join(
-                f"{self.records[c].content_type} {self.records[c].origin}" for c in candidates
-            )
+            found = ", ".join(f"{self.catalog[c][0]} {self.catalog[c][1]}" for c in candidates)
             self.problems.append(
                 record.problem(
                     name,
@@ -285,3 +304,114 @@ def _check_unique(records: Iterable[Checked], model: ContentModel) -> list[Probl
                         )
                     )
     return problems
+
+
+@dataclass(frozen=True)
+class Changes:
+    """A build that changes only what some entries say, not the site's map: the changed
+    entries, checked, and every entry on demand."""
+
+    changed: frozenset[str]
+    entries: Mapping[str, Entry]
+    """Every entry by id, each read and linked on first use."""
+    settings: Entry
+    problems: list[Problem]
+
+
+class LazyEntries(Mapping[str, Entry]):
+    """Every entry of the last build by id, as an immutable Entry whose fields are read from
+    the content cache (or the records checked just now) and linked on first use."""
+
+    def __init__(
+        self,
+        catalog: Mapping[str, tuple[str, str, str | None, str, str | None]],
+        records: Callable[[str, str], Checked],
+        resolver: _Resolver,
+        model: ContentModel,
+    ) -> None:
+        self._catalog = catalog
+        """id → (content type, origin, slug, digest, url)."""
+        self._records = records
+        self._resolver = resolver
+        self._model = model
+        self._made: dict[str, Entry] = {}
+
+    def __getitem__(self, entry_id: str) -> Entry:
+        entry = self._made.get(entry_id)
+        if entry is None:
+            content_type, origin, _, digest, url = self._catalog[entry_id]
+            entry = Entry(entry_id, content_type, origin, digest, url, load=self._load)
+            self._made[entry_id] = entry
+        return entry
+
+    def _load(self, entry: Entry) -> None:
+        record = self._records(entry.id, entry.digest)
+        fields, refs = self._resolver.resolve_all(
+            record, self._model.link_fields(record.content_type)
+        )
+        entry._complete(fields, refs)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._catalog)
+
+    def __len__(self) -> int:
+        return len(self._catalog)
+
+    def __contains__(self, entry_id: object) -> bool:
+        return entry_id in self._catalog
+
+
+def check_changes(
+    snapshot: Snapshot,
+    model: ContentModel,
+    *,
+    cache: ContentCache,
+    before: Mapping[str, Any],
+) -> Changes | None:
+    """Check only the entries whose digest changed since the build `before` describes (id →
+    an entry with digest, content_type, url, origin, slug and structure), when that leaves the
+    site's map as it was; None when it does not (an entry added, removed or moved in a list,
+    the site settings edited): then the whole snapshot must be checked and planned."""
+    heads = snapshot.heads
+    if heads.keys() != before.keys():
+        return None
+    changed = [i for i, head in heads.items() if head.digest != before[i].digest]
+    if any(before[i].content_type == SETTINGS_TYPE for i in changed):
+        return None
+    raws = snapshot.reader.read(changed)
+    problems: list[Problem] = list(snapshot.problems)
+    fresh: dict[str, Checked] = {}
+    for entry_id in changed:
+        raw = raws.get(entry_id)
+        if raw is None or raw.content_type != before[entry_id].content_type:
+            return None
+        checked, found = check_entry(raw, model)
+        if found:
+            problems += found
+        elif structure(checked, model) != before[entry_id].structure:
+            return None
+        fresh[entry_id] = checked
+    catalog = {
+        i: (e.content_type, e.origin, e.slug, heads[i].digest, e.url) for i, e in before.items()
+    }
+    resolver = _Resolver(
+        {i: (t, o, s) for i, (t, o, s, _, _) in catalog.items()}, snapshot.assets, snapshot.broken
+    )
+
+    def record(entry_id: str, digest: str) -> Checked:
+        found = fresh.get(entry_id) or cache.record(entry_id, digest)
+        if found is None:
+            raise LookupError(f"the content cache lost {entry_id}")
+        return found
+
+    entries = LazyEntries(catalog, record, resolver, model)
+    resolver.entries = entries
+    for checked in fresh.values():
+        resolver.resolve_all(checked, model.link_fields(checked.content_type))
+    problems += resolver.problems
+    if not problems:
+        texts = [(i, t.digest, raws[i].fields[t.field]) for i, c in fresh.items() for t in c.texts]
+        cache.store({i: (c.digest, c) for i, c in fresh.items()}, texts, gone=())
+    settings = next(i for i, e in before.items() if e.content_type == SETTINGS_TYPE)
+    log.info("checked %d changed entries of %d", len(changed), len(heads))
+    return Changes(frozenset(changed), entries, entries[settings], problems)

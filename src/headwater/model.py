@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -82,19 +82,21 @@ class Entry:
     """Everything it links to, in its fields and its bodies (for fingerprints)."""
 
     def __init__(
-        self, id: str, content_type: str, origin: str, digest: str, url: str | None
+        self,
+        id: str,
+        content_type: str,
+        origin: str,
+        digest: str,
+        url: str | None,
+        load: Callable[[Entry], None] | None = None,
     ) -> None:
         values = self.__dict__
-        values.update(
-            id=id,
-            content_type=content_type,
-            origin=origin,
-            digest=digest,
-            url=url,
-            fields=MappingProxyType({}),
-            refs=(),
-            _linked=(),
-        )
+        values.update(id=id, content_type=content_type, origin=origin, digest=digest, url=url)
+        if load is None:
+            values.update(fields=MappingProxyType({}), refs=(), _linked=())
+        else:
+            # A lazy entry: its fields are read (and its links resolved) on first use.
+            values["_load"] = load
 
     def _complete(self, fields: dict[str, Any], refs: tuple[Entry | Asset, ...]) -> None:
         """Set the resolved fields once, while the schema stage builds the entry graph
@@ -122,7 +124,12 @@ class Entry:
         return self.fields[name]
 
     def __getattr__(self, name: str) -> Any:
-        # Only reached for names that are not fields (the fields are plain attributes).
+        # Only reached for names that are not attributes: a lazy entry's fields before their
+        # first use, and names that are no field at all.
+        load = self.__dict__.pop("_load", None)
+        if load is not None:
+            load(self)
+            return getattr(self, name)
         raise AttributeError(f"{self.content_type} has no field {name!r}")
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -267,8 +274,8 @@ class Content:
     entries: tuple[Entry, ...]
     assets: Mapping[str, Asset]
     settings: Entry
-    changed: frozenset[str] | None = None
-    """Ids of entries whose digest changed since the cached copy (None: unknown)."""
+    records: Mapping[str, Any] = field(default_factory=dict)
+    """The checked records the entries were made from, by id (schema.Checked)."""
 
     def of_type(self, content_type: str) -> list[Entry]:
         return [e for e in self.entries if e.content_type == content_type]

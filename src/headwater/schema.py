@@ -58,6 +58,18 @@ class ContentModel:
             found = self._fields[content_type] = [f for f in spec if not f.get("omitted")]
         return found
 
+    def structural_fields(self, content_type: str) -> list[str]:
+        """The fields that decide which pages exist and what they list: links, dates, flags
+        and numbers, and unique values such as the slug (see `structure`)."""
+        found = []
+        for spec in self.fields(content_type):
+            kind = spec["type"]
+            item = spec.get("items", {}).get("type") if kind == "Array" else None
+            unique = any(rule.get("unique") for rule in spec.get("validations", []))
+            if kind in STRUCTURAL_TYPES or item in STRUCTURAL_TYPES or unique:
+                found.append(spec["id"])
+        return found
+
     def unique_fields(self, content_type: str) -> list[str]:
         return [
             spec["id"]
@@ -81,6 +93,19 @@ class ContentModel:
                     )
                 )
         return found
+
+
+STRUCTURAL_TYPES = frozenset({"Link", "Date", "Boolean", "Integer", "Number", "Object", "Location"})
+
+
+def structure(entry: Checked, model: ContentModel) -> str:
+    """What of an entry decides the site's map: which pages exist, their URLs, what lists
+    show it and in what order. An edit that leaves this alone (a title, a summary, a body)
+    changes only the pages that show the entry."""
+    values = [
+        (name, entry.fields.get(name)) for name in model.structural_fields(entry.content_type)
+    ]
+    return repr((entry.content_type, values))
 
 
 @dataclass(frozen=True)
