@@ -176,3 +176,34 @@ def test_output_folders_of_the_same_name_keep_manifests_of_their_own(tmp_path: P
     assert build(project, "--out", str(second)).exit_code == 0
     again = build(project, "--out", str(first))
     assert "nothing changed; 0 pages rendered" in again.output, again.output
+
+
+def test_an_edit_that_moves_no_page_is_built_from_the_site_index(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    project = make_project(tmp_path / "site")
+    assert build(project).exit_code == 0
+    path = project / "content" / "article" / "first-article.md"
+    path.write_text(path.read_text().replace("title: ", "title: Renamed ", 1))
+    with caplog.at_level("INFO", logger="headwater"):
+        result = build(project)
+    assert result.exit_code == 0
+    assert "1 changed entries are read by" in caplog.text
+    full = build(project, "--full", "--out", "full")
+    assert bytes_of(project / "public") == bytes_of(project / "full")
+    assert full.exit_code == 0 and "Renamed " in (
+        project / "public" / "blog" / "index.html"
+    ).read_text()
+
+
+def test_a_lost_content_cache_does_not_stop_a_build_from_the_site_index(tmp_path: Path) -> None:
+    import shutil
+
+    project = make_project(tmp_path / "site")
+    assert build(project).exit_code == 0
+    shutil.rmtree(project / ".cache" / "headwater" / "content")
+    path = project / "content" / "article" / "first-article.md"
+    path.write_text(path.read_text() + "\nOne more paragraph.\n")
+    assert build(project).exit_code == 0
+    assert build(project, "--full", "--out", "full").exit_code == 0
+    assert bytes_of(project / "public") == bytes_of(project / "full")

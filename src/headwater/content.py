@@ -400,8 +400,13 @@ def check_changes(
 
     def record(entry_id: str, digest: str) -> Checked:
         found = fresh.get(entry_id) or cache.record(entry_id, digest)
-        if found is None:
-            raise LookupError(f"the content cache lost {entry_id}")
+        if found is None:  # not cached (a cache made by an interrupted build): check it again
+            raw = snapshot.reader.read([entry_id]).get(entry_id)
+            if raw is None:
+                raise LookupError(f"{entry_id} can no longer be read")
+            found, _ = check_entry(raw, model)
+            texts = [(entry_id, t.digest, raw.fields[t.field]) for t in found.texts]
+            cache.store({entry_id: (found.digest, found)}, texts, gone=())
         return found
 
     entries = LazyEntries(catalog, record, resolver, model)
