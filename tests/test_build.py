@@ -21,7 +21,7 @@ def project(tmp_path: Path) -> Path:
 def test_build_prints_pages_written_and_time(project: Path) -> None:
     result = build(project)
     assert result.exit_code == 0, result.output
-    assert re.search(r"Built 7 pages from local content in content/ in \d+\.\d\d s", result.output)
+    assert re.search(r"Built 8 pages from local content in content/ in \d+\.\d\d s", result.output)
     assert (project / "public" / "blog" / "first-article" / "index.html").is_file()
 
 

@@ -191,9 +191,10 @@ def test_an_edit_that_moves_no_page_is_built_from_the_site_index(
     assert "1 changed entries are read by" in caplog.text
     full = build(project, "--full", "--out", "full")
     assert bytes_of(project / "public") == bytes_of(project / "full")
-    assert full.exit_code == 0 and "Renamed " in (
-        project / "public" / "blog" / "index.html"
-    ).read_text()
+    assert (
+        full.exit_code == 0
+        and "Renamed " in (project / "public" / "blog" / "index.html").read_text()
+    )
 
 
 def test_a_lost_content_cache_does_not_stop_a_build_from_the_site_index(tmp_path: Path) -> None:

@@ -107,9 +107,9 @@ def test_settings_must_be_a_single_entry() -> None:
     assert [p.rule for p in found] == ["singleton"]
 
 
-def test_repo_model_has_the_five_types_with_help_texts() -> None:
+def test_repo_model_has_its_six_types_with_help_texts() -> None:
     model = load_model(REPO / "cms_schema")
-    assert set(model.types) == {"article", "author", "topic", "page", "siteSettings"}
+    assert set(model.types) == {"article", "author", "topic", "page", "redirect", "siteSettings"}
     for type_id, data in model.types.items():
         assert data["displayField"] in {f["id"] for f in data["fields"]}
         editor = json.loads(

@@ -218,6 +218,7 @@ def test_push_creates_then_updates_then_changes_nothing(
         ("topic", "created"),
         ("article", "created"),
         ("page", "created"),
+        ("redirect", "created"),
         ("siteSettings", "created"),
     ], "types that others link to come first"
     assert api.writes[:3] == [
@@ -225,13 +226,13 @@ def test_push_creates_then_updates_then_changes_nothing(
         ("PUT", "/content_types/author/published", "1"),
         ("PUT", "/content_types/author/editor_interface", "1"),
     ]
-    assert len(api.writes) == 15
+    assert len(api.writes) == 18
     assert api.types["article"]["sys"]["publishedVersion"] == 1
     help_texts = {
         c["fieldId"]: c["settings"]["helpText"] for c in api.interfaces["article"]["controls"]
     }
     assert help_texts["slug"].startswith("The last part of the web address.")
-    assert report.summary() == "Content model: 5 created"
+    assert report.summary() == "Content model: 6 created"
 
     def longer_summaries(data: dict[str, Any]) -> None:
         summary = next(f for f in data["fields"] if f["id"] == "summary")
@@ -252,13 +253,13 @@ def test_push_creates_then_updates_then_changes_nothing(
         ("PUT", "/content_types/article/published", "3"),
     ], "the editor interface already says what cms_schema/ says"
     assert api.types["article"]["fields"][2]["validations"][0]["size"]["max"] == 200
-    assert report.count("unchanged") == 4
+    assert report.count("unchanged") == 5
 
     api.writes.clear()
     report = push(schema)
     assert api.writes == [], "a second push writes nothing"
     assert {t.status for t in report.types} == {"unchanged"}
-    assert report.lines()[-1] == "Content model: 5 unchanged"
+    assert report.lines()[-1] == "Content model: 6 unchanged"
 
 
 def test_creating_a_type_sends_what_contentful_expects(
@@ -350,7 +351,7 @@ def test_dry_run_writes_nothing_and_shows_the_difference(
     lines = report.lines()
     assert "article: would update" in lines and "  + field readingLevel: Symbol, required" in lines
     assert "topic: would leave unchanged" in lines
-    assert lines[-1] == "Dry run, nothing written: 1 to update, 4 unchanged"
+    assert lines[-1] == "Dry run, nothing written: 1 to update, 5 unchanged"
 
 
 def test_dry_run_against_an_empty_space_lists_every_field(

@@ -21,6 +21,7 @@ from headwater.cache import ContentCache, engine_digest
 from headwater.config import BuildOptions, Project
 from headwater.content import check_changes, check_snapshot
 from headwater.errors import ContentError
+from headwater.history import HISTORY_PATH, load_history, save_copy
 from headwater.locks import build_lock
 from headwater.manifest import (
     Fingerprinter,
@@ -32,6 +33,7 @@ from headwater.manifest import (
 )
 from headwater.model import Asset, Content, Entry, LongText, Snapshot
 from headwater.parallel import run_sharded
+from headwater.redirects import redirects_file
 from headwater.schema import ContentModel, load_model, structure
 from headwater.site import (
     PLAIN_TYPES,
@@ -77,7 +79,10 @@ def load_source(options: BuildOptions, model: ContentModel) -> Snapshot:
     project = options.project
     if options.source == "local":
         index = None if options.full else project.cache_dir / "local-files.pickle"
-        return load_snapshot(project.content_dir, index_file=index)
+        slugged = frozenset(
+            t for t in model.types if any(f["id"] == "slug" for f in model.fields(t))
+        )
+        return load_snapshot(project.content_dir, index_file=index, slugged=slugged)
     # Imported here: only Contentful builds need requests and the sync machinery.
     from headwater.sources.contentful import ContentfulSettings, load_contentful
 
@@ -168,7 +173,7 @@ def pull(project: Project, env: Mapping[str, str]) -> PullReport:
 
 def check_content(options: BuildOptions) -> tuple[Content, Site, str]:
     """Load and validate everything; raise ContentError with every problem found."""
-    checked = _check(options)
+    checked = _check(options, fetch_history=False)
     checked.cache.close()
     return checked.content, checked.site, checked.description
 
@@ -187,7 +192,11 @@ class _Checked:
 
 
 def _check(
-    options: BuildOptions, model: ContentModel | None = None, snapshot: Snapshot | None = None
+    options: BuildOptions,
+    model: ContentModel | None = None,
+    snapshot: Snapshot | None = None,
+    *,
+    fetch_history: bool = True,
 ) -> _Checked:
     project = options.project
     model = model or load_model(project.schema_dir)
@@ -198,7 +207,15 @@ def _check(
         content, problems = check_snapshot(snapshot, model, cache=cache, url_for=entry_url)
         if content is None or problems:
             raise ContentError(problems)
-        site, problems = plan_site(content, options.base_url, preview=options.preview)
+        history = load_history(
+            options.out_dir,
+            history_copy(options),
+            _live_site(os.environ),
+            fetch=fetch_history and not options.preview,
+        )
+        site, problems = plan_site(
+            content, options.base_url, preview=options.preview, history=history
+        )
         if problems:
             raise ContentError(problems)
     except BaseException:
@@ -217,6 +234,19 @@ def _content_cache(options: BuildOptions, model: ContentModel, snapshot: Snapsho
 def _scope(options: BuildOptions, snapshot: Snapshot) -> str:
     """What the content cache of a build is for: one source (and API) of one project."""
     return f"{options.source}|{options.preview}|{options.project.root}|{snapshot.description}"
+
+
+def _live_site(env: Mapping[str, str]) -> str | None:
+    """The deployed site a production build on Netlify reads the URL history from when it
+    has no copy of its own (a fresh cache): Netlify's URL, in its production context only."""
+    if env.get("CONTEXT") == "production" and env.get("URL"):
+        return env["URL"]
+    return None
+
+
+def history_copy(options: BuildOptions) -> Path:
+    """The build cache's copy of an output folder's URL history (see history.py)."""
+    return manifest_path(options.project, options.out_dir).with_suffix(".urls.json")
 
 
 def siteindex_path(project: Project, out_dir: Path) -> Path:
@@ -395,7 +425,10 @@ def _build_changes(
         settings_key = fingerprint.deep(settings)
         keys = dict(live)
         keys.update({path: route_key(fingerprint, settings_key, r) for path, r in routes.items()})
-        copies = {**theme.static_files, **plan_media(snapshot.assets.values())}
+        copies: dict[str, Path | bytes] = {
+            **theme.static_files,
+            **plan_media(snapshot.assets.values()),
+        }
         token = os.urandom(8).hex()
         report = _write(
             options,
@@ -459,7 +492,12 @@ def _publish(
     settings_key = fingerprint.deep(site.settings)
     routes = {output_path(r.url): r for r in site.routes}
     keys = {name: route_key(fingerprint, settings_key, r) for name, r in routes.items()}
-    copies: dict[str, Path] = {**theme.static_files, **plan_media(content.assets.values())}
+    copies: dict[str, Path | bytes] = {
+        **theme.static_files,
+        **plan_media(content.assets.values()),
+        "_redirects": redirects_file(site.redirects),
+        HISTORY_PATH: site.history.to_json(),
+    }
     pages = sum(1 for r in site.routes if r.is_html)
     log.info("fingerprinted at %.2f s", time.perf_counter() - started)
     token = os.urandom(8).hex()
@@ -506,6 +544,7 @@ def _publish(
         return entries, indexed
 
     index.save_all(stamp, rows, background=len(routes) >= PARALLEL_FROM)
+    save_copy(site.history, history_copy(options))
     return report
 
 
@@ -514,7 +553,7 @@ def _write(
     site: Site,
     routes: dict[str, Route],
     keys: dict[str, str],
-    copies: dict[str, Path],
+    copies: dict[str, Path | bytes],
     manifest: Manifest,
     stamp: list[Any],
     description: str,
@@ -526,7 +565,14 @@ def _write(
     """Render what changed into the spare folder and swap it in; record the manifest."""
     project, out_dir = options.project, options.out_dir
     manifest_file = manifest_path(project, out_dir)
-    keys.update({name: name for name in copies})  # their names carry their content hash
+    # Static files and media carry their content hash in their names; generated files are
+    # keyed by their bytes.
+    keys.update(
+        {
+            name: name if isinstance(data, Path) else hashlib.blake2b(data).hexdigest()
+            for name, data in copies.items()
+        }
+    )
     pages = int(stamp[1])
     live = None if options.full else manifest.outputs(out_dir)
     if live == keys:

@@ -376,7 +376,8 @@ def check_changes(
     if heads.keys() != before.keys():
         return None
     changed = [i for i, head in heads.items() if head.digest != before[i].digest]
-    if any(before[i].content_type == SETTINGS_TYPE for i in changed):
+    if any(before[i].url is None for i in changed):
+        # Entries without pages of their own (site settings, redirects) shape the whole site.
         return None
     raws = snapshot.reader.read(changed)
     problems: list[Problem] = list(snapshot.problems)

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from headwater.history import History
 from headwater.model import Asset, Content, Entry, Problem
+from headwater.redirects import GONE_PAGE, REDIRECT_TYPE, Rule, plan_redirects
 
 _SAFE_URL = re.compile(r"^/(?:[A-Za-z0-9_-][A-Za-z0-9._-]*/)*(?:[A-Za-z0-9_-][A-Za-z0-9._-]*)?$")
 PAGE_SIZE = 10
@@ -88,8 +90,8 @@ class Recipe:
     (see siteindex.py), through the same code as a full plan."""
 
     kind: str
-    """`entry` (an entry's page, or a later page of a topic), `blog`, `notfound`, `feed`,
-    `robots` or `sitemap`."""
+    """`entry` (an entry's page, or a later page of a topic), `blog`, `notfound`, `gone`,
+    `feed`, `robots` or `sitemap`."""
     own: Entry | None
     context: dict[str, Any]
     params: tuple[Any, ...] = ()
@@ -139,6 +141,9 @@ class Site:
     entries: Mapping[str, Entry] = field(default_factory=dict)
     """Every entry by id (bodies link to and embed entries by id)."""
     assets: Mapping[str, Asset] = field(default_factory=dict)
+    history: History = field(default_factory=History)
+    """Every URL each entry's page has had, this build's included."""
+    redirects: list[Rule] = field(default_factory=list)
 
     @property
     def year(self) -> int:
@@ -174,9 +179,10 @@ def entry_url(content_type: str, slug: str | None, is_home: bool) -> str | None:
 
 
 def plan_site(
-    content: Content, base_url: str, *, preview: bool = False
+    content: Content, base_url: str, *, preview: bool = False, history: History | None = None
 ) -> tuple[Site, list[Problem]]:
-    """Lay out every page; report duplicate URLs and navigation that leads nowhere."""
+    """Lay out every page; report duplicate URLs, navigation that leads nowhere and redirects
+    that clash. `history` is the site's URL history before this build (see history.py)."""
     settings = content.settings
     by_type: dict[str, list[Entry]] = defaultdict(list)
     for entry in content.entries:
@@ -242,10 +248,13 @@ def plan_site(
     ]
     recipes += [
         Recipe("notfound", None, {}),
+        Recipe("gone", None, {"topics": topics}),
         Recipe("feed", None, {"articles": articles[:FEED_SIZE], "updated": newest}),
         Recipe("robots", None, {}),
     ]
     routes = [make_route(recipe, settings) for recipe in recipes]
+    pages_now = {e.id: (e.content_type, e.url) for e in content.entries if e.url is not None}
+    history = (history or History()).advance(pages_now)
     site = Site(
         settings=settings,
         base_url=base_url,
@@ -255,9 +264,13 @@ def plan_site(
         preview=preview,
         entries={e.id: e for e in content.entries},
         assets=content.assets,
+        history=history,
     )
     routes.append(make_route(Recipe("sitemap", None, {"urls": _sitemap(site)}), settings))
-    return site, _check_routes(site)
+    problems = _check_routes(site)
+    owners = {r.url: r.origin for r in routes}
+    site.redirects, found = plan_redirects(by_type[REDIRECT_TYPE], owners, history)
+    return site, problems + found
 
 
 def make_route(recipe: Recipe, settings: Entry) -> Route:
@@ -295,6 +308,16 @@ def make_route(recipe: Recipe, settings: Entry) -> Route:
             title=f"Page not found | {name}",
             heading="Page not found",
             description=str(settings.description),
+            noindex=True,
+        )
+    elif recipe.kind == "gone":
+        route = Route(
+            url=GONE_PAGE,
+            template="gone.html",
+            title=f"This page has been removed | {name}",
+            heading="This page has been removed",
+            description=str(settings.description),
+            context=context,
             noindex=True,
         )
     else:

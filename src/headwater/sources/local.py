@@ -74,12 +74,18 @@ class _Index:
     images: dict[str, ImageRecord]
 
 
-def load_snapshot(content_dir: Path, index_file: Path | None = None) -> Snapshot:
+def load_snapshot(
+    content_dir: Path,
+    index_file: Path | None = None,
+    slugged: frozenset[str] = frozenset({"article", "author", "page", "topic"}),
+) -> Snapshot:
     """Look at every entry file; parse those that changed since index_file was written.
 
-    Problems (unreadable files, malformed YAML, missing images) go in the snapshot's problems.
+    An entry of a type in `slugged` (types with a slug field) takes its file's name as its slug
+    unless its front matter gives one. Problems (unreadable files, malformed YAML, missing
+    images) go in the snapshot's problems.
     """
-    reader = _Reader(content_dir, _load_index(index_file))
+    reader = _Reader(content_dir, _load_index(index_file), slugged)
     heads = reader.scan()
     assets = reader.assets()
     if index_file is not None and reader.index_changed:
@@ -98,8 +104,9 @@ def load_snapshot(content_dir: Path, index_file: Path | None = None) -> Snapshot
 class _Reader:
     """One pass over content/: the index it keeps up to date, and the entries it parsed."""
 
-    def __init__(self, content_dir: Path, index: _Index) -> None:
+    def __init__(self, content_dir: Path, index: _Index, slugged: frozenset[str]) -> None:
         self.content_dir = content_dir
+        self.slugged = slugged
         self.root = content_dir.resolve()
         self.old = index
         self.index = _Index({}, {})
@@ -188,7 +195,9 @@ class _Reader:
             heads[entry_id] = EntryHead(entry_id, content_type, digest, origin)
             return
         heads[entry_id] = EntryHead(entry_id, content_type, digest, origin)
-        change = _Change(data, Path(path), origin, entry_id, content_type, digest, signature)
+        change = _Change(
+            data, Path(path), origin, entry_id, content_type, digest, signature, self.slugged
+        )
         self.changed.append(change)
 
     def read(self, ids: Collection[str]) -> dict[str, RawEntry]:
@@ -214,7 +223,7 @@ class _Reader:
             self.problems.append(Problem(origin, "", "readable", f"cannot read the file: {exc}"))
             return None
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-        parsed = parse_file(data, path, origin, entry_id, content_type, digest)
+        parsed = parse_file(data, path, origin, entry_id, content_type, digest, self.slugged)
         if isinstance(parsed, Problem):
             self.problems.append(parsed)
             return None
@@ -297,18 +306,26 @@ class _Change:
     content_type: str
     digest: str
     signature: Signature
+    slugged: frozenset[str]
 
 
 def _parse_shard(
     changes: Sequence[_Change],
 ) -> list[tuple[RawEntry, tuple[ImageUse, ...]] | Problem]:
     return [
-        parse_file(c.data, c.path, c.origin, c.entry_id, c.content_type, c.digest) for c in changes
+        parse_file(c.data, c.path, c.origin, c.entry_id, c.content_type, c.digest, c.slugged)
+        for c in changes
     ]
 
 
 def parse_file(
-    data: bytes, path: Path, origin: str, entry_id: str, content_type: str, digest: str
+    data: bytes,
+    path: Path,
+    origin: str,
+    entry_id: str,
+    content_type: str,
+    digest: str,
+    slugged: frozenset[str],
 ) -> tuple[RawEntry, tuple[ImageUse, ...]] | Problem:
     """An entry file's fields and the images it names, or the problem that stops reading it."""
     try:
@@ -326,7 +343,7 @@ def parse_file(
     fields = {str(k): _convert(v, str(k), images) for k, v in metadata.items()}
     if body.strip():
         fields["body"] = body.strip() + "\n"
-    if content_type != SETTINGS_TYPE:
+    if content_type in slugged:
         fields.setdefault("slug", path.stem)
     return RawEntry(entry_id, content_type, fields, origin, digest, lines), tuple(images)
 

@@ -1,0 +1,177 @@
+"""URLs that never break: renamed pages answer 301 with their address now (one hop, however
+many renames), removed pages 410 with a helpful page, editors' redirects are checked, and the
+history behind it survives a lost build cache and a new machine."""
+
+from __future__ import annotations
+
+import http.server
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+
+import pytest
+from support import build, make_project, write
+
+from headwater.redirects import parse_redirects
+
+ARTICLE = "article/first-article.md"
+
+
+def rules(project: Path, folder: str = "public") -> dict[str, tuple[str, int]]:
+    return parse_redirects((project / folder / "_redirects").read_text())
+
+
+def set_slug(project: Path, slug: str) -> None:
+    path = project / "content" / ARTICLE
+    lines = [ln for ln in path.read_text().splitlines(keepends=True) if not ln.startswith("slug:")]
+    lines.insert(1, f"slug: {slug}\n")
+    path.write_text("".join(lines))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return make_project(tmp_path / "site")
+
+
+def test_every_old_url_of_a_renamed_page_leads_to_its_address_now_in_one_hop(
+    project: Path,
+) -> None:
+    assert build(project).exit_code == 0
+    assert rules(project) == {}
+    set_slug(project, "second-name")
+    assert build(project).exit_code == 0
+    set_slug(project, "third-name")
+    result = build(project)
+    assert result.exit_code == 0, result.output
+    assert rules(project) == {
+        "/blog/first-article/": ("/blog/third-name/", 301),
+        "/blog/second-name/": ("/blog/third-name/", 301),
+    }
+    assert (project / "public" / "blog" / "third-name" / "index.html").is_file()
+    assert not (project / "public" / "blog" / "second-name").exists()
+
+    # Back to a name it had: that URL is live again, and no rule may shadow it.
+    set_slug(project, "first-article")
+    assert build(project).exit_code == 0
+    assert rules(project) == {
+        "/blog/second-name/": ("/blog/first-article/", 301),
+        "/blog/third-name/": ("/blog/first-article/", 301),
+    }
+
+
+def test_the_history_survives_a_lost_build_cache(project: Path) -> None:
+    assert build(project).exit_code == 0
+    set_slug(project, "renamed")
+    assert build(project).exit_code == 0
+    shutil.rmtree(project / ".cache")
+    write(project, "page/new-page.md", "---\ntitle: New\nsummary: New.\n---\n\nNew.\n")
+    assert build(project).exit_code == 0
+    assert rules(project)["/blog/first-article/"] == ("/blog/renamed/", 301)
+
+
+@contextmanager
+def serving(folder: Path) -> Iterator[str]:
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None  # type: ignore[method-assign]
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+
+
+def test_on_a_new_machine_the_history_comes_from_the_live_site(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert build(project).exit_code == 0
+    set_slug(project, "renamed")
+    assert build(project).exit_code == 0
+    live = tmp_path / "live"
+    shutil.copytree(project / "public", live)
+    # A fresh Netlify build: no cache, no output folder, only the deployed site.
+    shutil.rmtree(project / ".cache")
+    shutil.rmtree(project / "public")
+    with serving(live) as url:
+        monkeypatch.setenv("URL", url)
+        monkeypatch.setenv("CONTEXT", "production")
+        result = build(project)
+    assert result.exit_code == 0, result.output
+    assert rules(project)["/blog/first-article/"] == ("/blog/renamed/", 301)
+
+
+def test_a_live_site_that_cannot_be_reached_stops_the_build(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setenv("CONTEXT", "production")
+    result = build(project)
+    assert result.exit_code == 3
+    assert "URL history" in result.output
+    assert not (project / "public").exists()
+
+
+def test_an_unpublished_page_answers_410_with_a_helpful_page(project: Path) -> None:
+    write(project, "page/old-offer.md", "---\ntitle: Old offer\nsummary: Gone soon.\n---\n\nX.\n")
+    assert build(project).exit_code == 0
+    (project / "content" / "page" / "old-offer.md").unlink()
+    assert build(project).exit_code == 0
+    assert rules(project)["/old-offer/"] == ("/410.html", 410)
+    gone = (project / "public" / "410.html").read_text()
+    assert "has been removed" in gone and 'href="/topics/testing/"' in gone
+    assert 'href="/blog/"' in gone and 'name="robots" content="noindex"' in gone
+
+
+REDIRECT = "---\nfrom: {source}\n{target}\n---\n"
+
+
+def test_editors_redirects_are_published_with_their_status(project: Path) -> None:
+    spring = REDIRECT.format(source="/spring/", target="toEntry: about")
+    write(project, "redirect/spring.md", spring)
+    write(
+        project,
+        "redirect/detour.md",
+        REDIRECT.format(source="/detour/", target="toPath: /blog/\npermanent: false"),
+    )
+    result = build(project)
+    assert result.exit_code == 0, result.output
+    assert rules(project) == {"/spring/": ("/about/", 301), "/detour/": ("/blog/", 302)}
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (
+            {"redirect/a.md": ("/a/", "toPath: /b/"), "redirect/b.md": ("/b/", "toPath: /a/")},
+            ["content/redirect/a.md", "content/redirect/b.md", "[chain]"],
+        ),
+        (
+            {"redirect/a.md": ("/a/", "toPath: /b/"), "redirect/b.md": ("/b/", "toPath: /blog/")},
+            ["content/redirect/a.md", "which content/redirect/b.md redirects", "[chain]"],
+        ),
+        (
+            {"redirect/a.md": ("/about/", "toPath: /blog/")},
+            ["content/redirect/a.md", "[redirectOverPage]", "content/page/about.md"],
+        ),
+        (
+            {"redirect/a.md": ("/a/", "toPath: /nowhere/")},
+            ["content/redirect/a.md", "[target]", "/nowhere/"],
+        ),
+    ],
+)
+def test_a_redirect_that_loops_chains_hides_a_page_or_leads_nowhere_is_refused(
+    project: Path, files: dict[str, tuple[str, str]], expected: list[str]
+) -> None:
+    assert build(project).exit_code == 0
+    before = (project / "public" / "_redirects").read_bytes()
+    for name, (source, target) in files.items():
+        write(project, name, REDIRECT.format(source=source, target=target))
+    result = build(project)
+    assert result.exit_code == 1, result.output
+    for text in expected:
+        assert text in result.output
+    assert (project / "public" / "_redirects").read_bytes() == before
