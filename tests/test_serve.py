@@ -287,3 +287,23 @@ def test_an_open_page_follows_edits_and_shows_invalid_content_as_an_overlay(
             expect(main).to_contain_text("Some freshly edited text.")
         finally:
             browser.close()
+
+
+def test_the_dev_server_answers_old_and_removed_urls_as_netlify_would(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "site")
+    offer = project / "content" / "page" / "old-offer.md"
+    offer.write_text("---\ntitle: Old offer\nsummary: Soon gone.\n---\n\nOffer.\n")
+    redirect = project / "content" / "redirect" / "spring.md"
+    redirect.parent.mkdir()
+    redirect.write_text("---\nfrom: /spring/\ntoEntry: about\n---\n")
+    with dev_server(project) as server, events(server) as stream:
+        first = stream.until(lambda s: s["ok"])
+        offer.unlink()
+        stream.until(lambda s: s["ok"] and s["build"] > first["build"])
+
+        status, headers, _ = server.get("/spring/")
+        assert (status, headers["location"]) == (301, "/about/")
+        status, _, body = server.get("/old-offer/")
+        assert status == 410
+        assert b"This page has been removed" in body and RELOAD_TAG[:20] in body
+        assert server.get("/old-offer")[0] == 410  # with or without the slash, as on Netlify

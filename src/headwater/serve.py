@@ -24,6 +24,7 @@ from headwater.coalesce import BuildRecord, RebuildQueue
 from headwater.config import BuildOptions
 from headwater.errors import ConfigError, ContentError, HeadwaterError
 from headwater.model import short_repr
+from headwater.redirects import parse_redirects
 
 log = logging.getLogger(__name__)
 
@@ -260,11 +261,19 @@ def find_file(out_dir: Path, url_path: str) -> Path | None:
 
 
 def serve_path(out_dir: Path, url_path: str, query: str, build: int) -> Response:
-    """A response for url_path from the built site; HTML gets the reload script."""
+    """A response for url_path from the built site, as Netlify serves it: files first, then
+    the rules of `_redirects` (301/302 to their target, 404/410 with their page), then the 404
+    page. HTML gets the reload script."""
     path = find_file(out_dir, url_path)
     if path is None and not url_path.endswith("/") and find_file(out_dir, url_path + "/"):
         return RedirectResponse(url_path + "/" + (f"?{query}" if query else ""), status_code=307)
     status = 200
+    if path is None:
+        rule = _redirect_rule(out_dir, url_path)
+        if rule is not None and rule[1] in (301, 302, 303, 307, 308):
+            return RedirectResponse(rule[0], status_code=rule[1])
+        if rule is not None and find_file(out_dir, rule[0]) is not None:
+            status, path = rule[1], find_file(out_dir, rule[0])
     if path is None:
         status = 404
         path = out_dir / "404.html"
@@ -276,6 +285,18 @@ def serve_path(out_dir: Path, url_path: str, query: str, build: int) -> Response
     if media_type == "text/html":
         body = inject_reload(body, build)
     return Response(body, status, NO_CACHE, media_type)
+
+
+def _redirect_rule(out_dir: Path, url_path: str) -> tuple[str, int] | None:
+    """The `_redirects` rule for a path (with or without its trailing slash, as Netlify)."""
+    try:
+        rules = parse_redirects((out_dir / "_redirects").read_text(encoding="utf-8"))
+    except OSError:
+        return None
+    if url_path in rules:
+        return rules[url_path]
+    other = url_path[:-1] if url_path.endswith("/") else url_path + "/"
+    return rules.get(other)
 
 
 def create_app(out_dir: Path, live: LiveReload) -> Starlette:
