@@ -48,6 +48,8 @@ def test_rebuild_keeps_unchanged_files_and_removes_orphans(project: Path) -> Non
     (project / "content" / "page" / "about.md").unlink()
     settings = project / "content" / "siteSettings.yml"
     settings.write_text(settings.read_text().replace("  - About|/about/\n", ""))
+    article = project / "content" / "article" / "first-article.md"
+    article.write_text(article.read_text().replace("(/about/)", "(/blog/)"))
     result = build(project)
     assert result.exit_code == 0, result.output
     after = snapshot_tree(project / "public")

@@ -175,3 +175,71 @@ def test_a_redirect_that_loops_chains_hides_a_page_or_leads_nowhere_is_refused(
     for text in expected:
         assert text in result.output
     assert (project / "public" / "_redirects").read_bytes() == before
+
+
+BODY = (
+    "---\ntitle: Linking\nsummary: Links.\nauthor: dr-test\npublishDate: 2026-01-20\n---\n\n"
+    "{body}\n"
+)
+
+
+def test_body_images_missing_or_unlabelled_and_relative_links_are_problems(
+    project: Path,
+) -> None:
+    body = (
+        "Intro.\n\n"
+        "![](images/pic.svg)\n\n"
+        "![A chart](images/missing.png)\n\n"
+        "And [a relative link](other-page/)."
+    )
+    write(project, "article/linking.md", BODY.format(body=body))
+    result = build(project)
+    assert result.exit_code == 1, result.output
+    origin = "content/article/linking.md"
+    assert f"{origin}:10: body: [altText]" in result.output
+    assert f"{origin}:12: body: [file] the image file does not exist" in result.output
+    assert "images/missing.png" in result.output
+    assert f"{origin}:14: body: [link] the link other-page/ is relative" in result.output
+    assert not (project / "public").exists()
+
+
+def test_a_body_link_to_a_missing_page_is_a_problem(project: Path) -> None:
+    assert build(project).exit_code == 0
+    before = (project / "public" / "index.html").read_bytes()
+    body = "Intro.\n\nSee [a page that never was](/blog/does-not-exist/)."
+    write(project, "article/linking.md", BODY.format(body=body))
+    result = build(project)
+    assert result.exit_code == 1, result.output
+    assert (
+        "content/article/linking.md:10: body: [link] links to /blog/does-not-exist/, which no "
+        "page of the site has" in result.output
+    )
+    assert (project / "public" / "index.html").read_bytes() == before
+
+
+def test_a_body_image_is_published_under_its_content_hash_with_its_size(project: Path) -> None:
+    body = "Intro.\n\n![A blue square](images/pic.svg)\n"
+    write(project, "article/linking.md", BODY.format(body=body))
+    result = build(project)
+    assert result.exit_code == 0, result.output
+    html = (project / "public" / "blog" / "linking" / "index.html").read_text()
+    img = html.split('<img src="/media/pic.', 1)[1].split(">", 1)[0]
+    name = "pic." + img.split('"', 1)[0]
+    assert (project / "public" / "media" / name).is_file()
+    assert 'alt="A blue square"' in img and 'width="' in img and 'loading="lazy"' in img
+    assert "images/pic.svg" not in html
+
+
+def test_a_body_link_to_an_old_address_leads_to_the_page_now(project: Path) -> None:
+    body = "Read [the first article](/blog/first-article/#first-section)."
+    write(project, "article/linking.md", BODY.format(body=body))
+    assert build(project).exit_code == 0
+    set_slug(project, "renamed")
+    result = build(project)
+    assert result.exit_code == 0, result.output
+    html = (project / "public" / "blog" / "linking" / "index.html").read_text()
+    assert 'href="/blog/renamed/#first-section"' in html
+    assert 'href="/blog/first-article/' not in html
+    # A full build of the same site (its history read back from its output) agrees.
+    assert build(project, "--full").exit_code == 0
+    assert (project / "public" / "blog" / "linking" / "index.html").read_text() == html

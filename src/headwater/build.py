@@ -33,12 +33,13 @@ from headwater.manifest import (
 )
 from headwater.model import Asset, Content, Entry, LongText, Snapshot
 from headwater.parallel import run_sharded
-from headwater.redirects import redirects_file
+from headwater.redirects import link_resolver, redirects_file
 from headwater.schema import ContentModel, load_model, structure
 from headwater.site import (
     PLAIN_TYPES,
     Route,
     Site,
+    check_links,
     entry_url,
     make_route,
     output_path,
@@ -394,8 +395,17 @@ def _build_changes(
         if changes is None:
             log.info("the changes move pages or lists: planning the whole site")
             return None
-        if changes.problems:
-            raise ContentError(changes.problems)
+        redirects = stamp["redirects"]
+        moved = {r.source: r.target for r in redirects if r.status in (301, 302)}
+
+        def exists(path: str) -> bool:
+            return index.has(output_path(path))
+
+        problems = list(changes.problems)
+        for entry_id in changes.changed:
+            problems += check_links(changes.records[entry_id], exists, moved)
+        if problems:
+            raise ContentError(problems)
         affected = index.readers(changes.changed)
         stored = index.routes(affected)
         if stored.keys() != affected:
@@ -410,6 +420,7 @@ def _build_changes(
             preview=options.preview,
             entries=changes.entries,
             assets=snapshot.assets,
+            redirects=redirects,
         )
         routes = {
             path: make_route(decode(recipe, changes.entries), settings)
@@ -421,7 +432,7 @@ def _build_changes(
             len(routes),
             time.perf_counter() - started,
         )
-        fingerprint = Fingerprinter(base, plain_types=PLAIN_TYPES)
+        fingerprint = Fingerprinter(base, plain_types=PLAIN_TYPES, resolve=link_resolver(redirects))
         settings_key = fingerprint.deep(settings)
         keys = dict(live)
         keys.update({path: route_key(fingerprint, settings_key, r) for path, r in routes.items()})
@@ -488,7 +499,9 @@ def _publish(
         time.perf_counter() - started,
     )
     base = theme.base(options, site.updated, site.nav)
-    fingerprint = Fingerprinter(base, plain_types=PLAIN_TYPES)
+    fingerprint = Fingerprinter(
+        base, plain_types=PLAIN_TYPES, resolve=link_resolver(site.redirects)
+    )
     settings_key = fingerprint.deep(site.settings)
     routes = {output_path(r.url): r for r in site.routes}
     keys = {name: route_key(fingerprint, settings_key, r) for name, r in routes.items()}
@@ -522,6 +535,7 @@ def _publish(
         "nav": site.nav,
         "assets": _assets_digest(content.assets),
         "scope": _scope(options, checked.snapshot),
+        "redirects": site.redirects,
     }
 
     def rows() -> tuple[dict[str, IndexedEntry], dict[str, tuple[Any, tuple[str, ...]]]]:
@@ -674,10 +688,13 @@ def _render(
     from headwater.render import compile_templates, flush_bodies, make_environment, render_route
 
     def body_key(entry: Entry, text: LongText) -> str:
-        # A body's HTML shows its own text and, for RichText, what it embeds and links to.
+        # A body's HTML shows its own text, what it embeds and links to, and where its links
+        # to other pages lead now.
         refs = ",".join(sorted(fingerprint.deep(e) for e in entry.refs if isinstance(e, Entry)))
         assets = ",".join(sorted(repr(a) for a in entry.refs if not isinstance(a, Entry)))
-        return fingerprint.route_key((text.digest, refs, assets))
+        resolve = fingerprint.resolve or str
+        links = ",".join(resolve(link) for link in entry._links)
+        return fingerprint.route_key((text.digest, refs, assets, links))
 
     env = make_environment(
         templates_dir, site, static_urls, cache_dir, texts=texts, body_key=body_key

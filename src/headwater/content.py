@@ -126,7 +126,7 @@ def link_entries(
     link_fields = {t: model.link_fields(t) for t in model.types}
     for record in records:
         fields, refs = resolver.resolve_all(record, link_fields[record.content_type])
-        entries[record.id]._complete(fields, refs)
+        entries[record.id]._complete(fields, refs, tuple(t for t, _, _ in record.links))
     if problems or len(settings) != 1:
         return None, problems
     content = Content(
@@ -180,7 +180,9 @@ class _Resolver:
                     if isinstance(value, Link)
                     else None
                 )
-        refs = [self.reference(record, link, name, node) for link, name, node in record.refs]
+        refs = [
+            self.reference(record, link, name, node, line) for link, name, node, line in record.refs
+        ]
         return fields, tuple(r for r in refs if r is not None)
 
     def candidates(self, link: Link) -> list[str]:
@@ -228,12 +230,14 @@ class _Resolver:
             )
         return None
 
-    def asset(self, record: Checked, name: str, link: Link) -> Asset | None:
+    def asset(
+        self, record: Checked, name: str, link: Link, line: int | None = None
+    ) -> Asset | None:
         asset = self.assets.get(link.key)
         if asset is None:
             if link.key not in self.broken:
                 self.problems.append(
-                    record.problem(name, "link", "links to a missing asset", link.key)
+                    record.problem(name, "link", "links to a missing asset", link.key, line)
                 )
             return None
         if asset.mime.startswith("image/") and not asset.alt:
@@ -243,20 +247,23 @@ class _Resolver:
                     "altText",
                     "the image needs alt text describing it for people who cannot see it",
                     asset.id,
+                    line,
                 )
             )
         return asset
 
-    def reference(self, record: Checked, link: Link, name: str, node: str) -> Entry | Asset | None:
-        """What a RichText body embeds or links to; a missing one names both entries."""
+    def reference(
+        self, record: Checked, link: Link, name: str, node: str, line: int | None = None
+    ) -> Entry | Asset | None:
+        """What a body embeds or links to; a missing one names both entries."""
         if link.link_type == ASSET:
             if node.startswith("embedded"):
-                return self.asset(record, name, link)
+                return self.asset(record, name, link, line)
             found = self.assets.get(link.key)
             if found is None:
                 self.problems.append(
                     record.problem(
-                        name, "link", f"{_verb(node)} an asset that does not exist", link.key
+                        name, "link", f"{_verb(node)} an asset that does not exist", link.key, line
                     )
                 )
             return found
@@ -312,6 +319,8 @@ class Changes:
     entries, checked, and every entry on demand."""
 
     changed: frozenset[str]
+    records: Mapping[str, Checked]
+    """The changed entries, checked."""
     entries: Mapping[str, Entry]
     """Every entry by id, each read and linked on first use."""
     settings: Entry
@@ -349,7 +358,7 @@ class LazyEntries(Mapping[str, Entry]):
         fields, refs = self._resolver.resolve_all(
             record, self._model.link_fields(record.content_type)
         )
-        entry._complete(fields, refs)
+        entry._complete(fields, refs, tuple(t for t, _, _ in record.links))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._catalog)
@@ -420,4 +429,4 @@ def check_changes(
         cache.store({i: (c.digest, c) for i, c in fresh.items()}, texts, gone=())
     settings = next(i for i, e in before.items() if e.content_type == SETTINGS_TYPE)
     log.info("checked %d changed entries of %d", len(changed), len(heads))
-    return Changes(frozenset(changed), entries, entries[settings], problems)
+    return Changes(frozenset(changed), fresh, entries, entries[settings], problems)

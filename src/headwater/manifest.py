@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,8 +159,15 @@ class Fingerprinter:
     the entries its body embeds).
     """
 
-    def __init__(self, base: str, plain_types: tuple[type, ...] = ()) -> None:
+    def __init__(
+        self,
+        base: str,
+        plain_types: tuple[type, ...] = (),
+        resolve: Callable[[str], str] | None = None,
+    ) -> None:
         self.base = base
+        self.resolve = resolve
+        """Where a body's link leads now: a body linking to a moved page shows its address."""
         self._shallow: dict[str, str] = {}
         self._deep: dict[str, str] = {}
         # Values whose repr shows all they hold and that hold no entry: hashed by repr, which
@@ -219,6 +226,9 @@ class Fingerprinter:
         if found is None:
             parts = [entry.id, entry.content_type, entry.url or "", entry.digest]
             parts += [_asset_text(v) for v in entry._linked if type(v) is Asset]
+            if entry._links and self.resolve is not None:
+                # Where its body links lead: a page it links to may have moved.
+                parts += [self.resolve(link) for link in entry._links]
             found = self._shallow[entry.id] = "\x1f".join(parts)
         return found
 

@@ -43,6 +43,15 @@ class Asset:
         return not self.source.startswith(("http://", "https://"))
 
 
+def local_asset_id(file: str, alt: str, title: str | None) -> str:
+    """The id of an image of the local snapshot: its file, and its alt text and title when
+    they are given (each distinct use is an asset of its own)."""
+    stem = file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    if alt == "" and title in (None, stem):
+        return file
+    return f"{file}#{alt}|{title or stem}"
+
+
 @dataclass(frozen=True)
 class LongText:
     """A RichText field's value, kept out of memory until a page renders it.
@@ -80,6 +89,8 @@ class Entry:
     refs: tuple[Entry | Asset, ...]
     _linked: tuple[Entry | Asset, ...]
     """Everything it links to, in its fields and its bodies (for fingerprints)."""
+    _links: tuple[str, ...]
+    """The site addresses its bodies link to (for fingerprints: a page can move)."""
 
     def __init__(
         self,
@@ -93,17 +104,24 @@ class Entry:
         values = self.__dict__
         values.update(id=id, content_type=content_type, origin=origin, digest=digest, url=url)
         if load is None:
-            values.update(fields=MappingProxyType({}), refs=(), _linked=())
+            values.update(fields=MappingProxyType({}), refs=(), _linked=(), _links=())
         else:
             # A lazy entry: its fields are read (and its links resolved) on first use.
             values["_load"] = load
 
-    def _complete(self, fields: dict[str, Any], refs: tuple[Entry | Asset, ...]) -> None:
+    def _complete(
+        self,
+        fields: dict[str, Any],
+        refs: tuple[Entry | Asset, ...],
+        links: tuple[str, ...] = (),
+    ) -> None:
         """Set the resolved fields once, while the schema stage builds the entry graph
-        (entries may link to each other in cycles, so they exist before their fields)."""
+        (entries may link to each other in cycles, so they exist before their fields).
+        `links` are the site addresses its bodies link to."""
         values = self.__dict__
         values["fields"] = MappingProxyType(fields)
         values["refs"] = refs
+        values["_links"] = links
         linked: list[Entry | Asset] = []
         for value in fields.values():
             if type(value) is list:

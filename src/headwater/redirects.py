@@ -10,7 +10,7 @@ Renamed pages need no rule: every URL a page ever had leads to its current URL i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from headwater.history import History
@@ -126,6 +126,18 @@ def plan_redirects(
         if url not in editors
     ]
     return rules, []
+
+
+def link_resolver(rules: Iterable[Rule]) -> Callable[[str], str]:
+    """Where a body's link leads now: a moved page's address, the fragment kept."""
+    moved = {r.source: r.target for r in rules if r.status in (301, 302)}
+
+    def resolve(target: str) -> str:
+        path, sep, rest = target.partition("#")
+        new = moved.get(path) or moved.get(path + "/")
+        return new + sep + rest if new else target
+
+    return resolve
 
 
 def _path_only(target: str) -> str:

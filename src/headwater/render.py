@@ -13,8 +13,10 @@ import jinja2
 from markupsafe import Markup
 
 from headwater.errors import ConfigError
+from headwater.links import finish_body
 from headwater.markup import Body, Heading, MarkdownRenderer, reading_minutes
 from headwater.model import Asset, Entry, LongText
+from headwater.redirects import link_resolver
 from headwater.richtext import render_richtext, richtext_words
 from headwater.site import Route, Site, jsonld_text, page_jsonld
 
@@ -104,7 +106,8 @@ def make_environment(
             raise jinja2.TemplateRuntimeError(f"static/{name} does not exist") from None
 
     richtext = _RichText(env, site, markdown)
-    bodies = _Bodies(markdown, richtext, texts or NoTexts(), body_key)
+    resolve = link_resolver(site.redirects)
+    bodies = _Bodies(markdown, richtext, texts or NoTexts(), body_key, resolve)
     env.globals[_BODIES] = bodies
 
     def body(entry: Entry) -> _LazyBody:
@@ -164,11 +167,13 @@ class _Bodies:
         richtext: _RichText,
         texts: TextStore,
         body_key: Callable[[Entry, LongText], str] | None,
+        resolve: Callable[[str], str] = str,
     ) -> None:
         self.markdown = markdown
         self.richtext = richtext
         self.texts = texts
         self.body_key = body_key
+        self.resolve = resolve
         self.done: dict[str, Body] = {}
         self.new: list[tuple[str, str, Any]] = []
 
@@ -191,10 +196,20 @@ class _Bodies:
         if found is None:
             found = self.texts.html(key)
             if found is None:
-                found = self.render_text(self.texts.text(value.digest))
+                found = self.finish(entry, self.render_text(self.texts.text(value.digest)))
                 self.new.append((key, value.digest, found))
             self.done[key] = found
         return found
+
+    def finish(self, entry: Entry, body: Body) -> Body:
+        """Local images from their published files; links to moved pages to their address."""
+        images = {
+            (ref.id.split("#", 1)[0], ref.alt): ref
+            for ref in entry.refs
+            if isinstance(ref, Asset) and ref.is_local
+        }
+        html = finish_body(body.html, images, self.resolve)
+        return body if html == body.html else Body(html=html, toc=body.toc, words=body.words)
 
     def render_text(self, value: Any) -> Body:
         if isinstance(value, dict):

@@ -18,7 +18,24 @@ from pathlib import Path
 from typing import Any
 
 from headwater.errors import ConfigError
-from headwater.model import ENTRY, RESERVED_FIELD_IDS, Link, LongText, Problem, RawEntry
+from headwater.links import (
+    BodyLink,
+    content_path,
+    is_internal,
+    is_relative,
+    markdown_links,
+    richtext_links,
+)
+from headwater.model import (
+    ASSET,
+    ENTRY,
+    RESERVED_FIELD_IDS,
+    Link,
+    LongText,
+    Problem,
+    RawEntry,
+    local_asset_id,
+)
 from headwater.richtext import references
 
 SETTINGS_TYPE = "siteSettings"
@@ -128,13 +145,19 @@ class Checked:
     fields: dict[str, Any]
     """Field values as the model types them; links as Link; RichText values as LongText."""
     texts: tuple[LongText, ...] = ()
-    refs: tuple[tuple[Link, str, str], ...] = ()
-    """What the long texts reference: (link, field, node type) each."""
+    refs: tuple[tuple[Link, str, str, int | None], ...] = ()
+    """What the long texts reference: (link, field, node type, line) each — RichText embeds
+    and entry links, and the images of Markdown bodies."""
+    links: tuple[tuple[str, str, int | None], ...] = ()
+    """The plain links of the long texts: (target, field, line) each, checked against the
+    site's pages when it is planned."""
     lines: Mapping[str, int] = field(default_factory=dict)
 
-    def problem(self, name: str, rule: str, message: str, value: Any = None) -> Problem:
-        """A problem with one of this entry's fields, at the field's line when known."""
-        line = self.lines.get(name.split("[", 1)[0])
+    def problem(
+        self, name: str, rule: str, message: str, value: Any = None, line: int | None = None
+    ) -> Problem:
+        """A problem with one of this entry's fields, at the field's line (or `line`)."""
+        line = line or self.lines.get(name.split("[", 1)[0])
         return Problem(self.origin, name, rule, message, value, line)
 
 
@@ -184,7 +207,8 @@ def check_entry(raw: RawEntry, model: ContentModel) -> tuple[Checked, list[Probl
             )
     checked: dict[str, Any] = {}
     texts: list[LongText] = []
-    refs: list[tuple[Link, str, str]] = []
+    refs: list[tuple[Link, str, str, int | None]] = []
+    links: list[tuple[str, str, int | None]] = []
     for spec in fields:
         name = spec["id"]
         value = raw.fields.get(name)
@@ -198,16 +222,68 @@ def check_entry(raw: RawEntry, model: ContentModel) -> tuple[Checked, list[Probl
         if spec["type"] == "RichText" and len(problems) == before and result is not None:
             text = _long_text(raw.id, name, result)
             texts.append(text)
+            first = lines.get(name)
             if isinstance(result, dict):
-                refs += [
-                    (Link(kind, ident), name, node) for kind, ident, node in references(result)
-                ]
+                refs += [(Link(k, i), name, node, None) for k, i, node in references(result)]
+                found = richtext_links(result)
+            else:
+                found = markdown_links(result)
+            for link in found:
+                line = first + link.line - 1 if first and link.line else None
+                if link.image and is_relative(link.target):
+                    image = local_asset_id(content_path(link.target), link.alt, link.title)
+                    refs.append((Link(ASSET, image), name, "embedded-asset-block", line))
+                    continue
+                _check_body_link(link, name, line, problems, raw.origin)
+                if is_internal(link.target):
+                    links.append((link.target, name, line))
             result = text
         checked[name] = result
     entry = Checked(
-        raw.id, raw.content_type, raw.origin, raw.digest, checked, tuple(texts), tuple(refs), lines
+        raw.id,
+        raw.content_type,
+        raw.origin,
+        raw.digest,
+        checked,
+        tuple(texts),
+        tuple(refs),
+        tuple(links),
+        lines,
     )
     return entry, problems
+
+
+IMAGE_HOSTS = ("https://images.ctfassets.net/", "https://images.eu.ctfassets.net/")
+
+
+def _check_body_link(
+    link: BodyLink, name: str, line: int | None, problems: list[Problem], origin: str
+) -> None:
+    """What a body link or image may not be, whatever the rest of the site holds."""
+    if link.image and not link.target.startswith(IMAGE_HOSTS):
+        problems.append(
+            Problem(
+                origin,
+                name,
+                "image",
+                f"the image {link.target} is not a file of content/ or a Contentful asset: "
+                "images from other sites are blocked by the site's security policy",
+                link.target,
+                line,
+            )
+        )
+    elif not link.image and is_relative(link.target):
+        problems.append(
+            Problem(
+                origin,
+                name,
+                "link",
+                f"the link {link.target} is relative to the page it is on; write the site's "
+                "address of the page, starting with a slash (e.g. /blog/what-causes-ptsd/)",
+                link.target,
+                line,
+            )
+        )
 
 
 def _long_text(entry_id: str, name: str, value: Any) -> LongText:

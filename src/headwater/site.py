@@ -7,11 +7,12 @@ import itertools
 import json
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from headwater.history import History
+from headwater.links import path_of
 from headwater.model import Asset, Content, Entry, Problem
 from headwater.redirects import GONE_PAGE, REDIRECT_TYPE, Rule, plan_redirects
 
@@ -270,7 +271,29 @@ def plan_site(
     problems = _check_routes(site)
     owners = {r.url: r.origin for r in routes}
     site.redirects, found = plan_redirects(by_type[REDIRECT_TYPE], owners, history)
-    return site, problems + found
+    problems += found
+    moved = {r.source: r.target for r in site.redirects if r.status in (301, 302)}
+    for record in content.records.values():
+        problems += check_links(record, owners.__contains__, moved)
+    return site, problems
+
+
+def check_links(
+    record: Any, exists: Callable[[str], bool], moved: Mapping[str, str]
+) -> list[Problem]:
+    """A checked entry's body links that lead to no page (a link to an old address of a page
+    is fine: it is rewritten to the page's address now when the body is rendered)."""
+    problems = []
+    for target, name, line in record.links:
+        path = path_of(target)
+        if exists(path) or path in moved or exists(path + "/") or (path + "/") in moved:
+            continue
+        problems.append(
+            record.problem(
+                name, "link", f"links to {target}, which no page of the site has", target, line
+            )
+        )
+    return problems
 
 
 def make_route(recipe: Recipe, settings: Entry) -> Route:

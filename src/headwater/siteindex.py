@@ -139,6 +139,11 @@ class SiteIndex:
             return None
         return State(stamp, entries)
 
+    def has(self, path: str) -> bool:
+        """Whether the last plan made this output path."""
+        db = self._connect()
+        return db.execute("SELECT 1 FROM routes WHERE path = ?", (path,)).fetchone() is not None
+
     def readers(self, ids: Iterable[str]) -> set[str]:
         """The paths of the routes that read any of these entries."""
         db = self._connect()

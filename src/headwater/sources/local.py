@@ -25,7 +25,17 @@ from typing import Any, NamedTuple
 import yaml
 
 from headwater.config import RACY_NS
-from headwater.model import ASSET, Asset, EntryHead, Link, Problem, RawEntry, Snapshot
+from headwater.links import content_path, is_relative, markdown_links
+from headwater.model import (
+    ASSET,
+    Asset,
+    EntryHead,
+    Link,
+    Problem,
+    RawEntry,
+    Snapshot,
+    local_asset_id,
+)
 from headwater.parallel import run_sharded
 
 log = logging.getLogger(__name__)
@@ -49,6 +59,7 @@ class ImageUse:
     alt: str
     title: str | None
     field: str
+    line: int | None = None
 
 
 class FileRecord(NamedTuple):
@@ -250,6 +261,7 @@ class _Reader:
                             "file",
                             "the image file does not exist inside content/",
                             use.file,
+                            use.line,
                         )
                     )
         self.index_changed |= self.index.images.keys() != self.old.images.keys()
@@ -343,16 +355,20 @@ def parse_file(
     fields = {str(k): _convert(v, str(k), images) for k, v in metadata.items()}
     if body.strip():
         fields["body"] = body.strip() + "\n"
+        # Images in the body are published like the front matter's (content-hashed).
+        first = lines["body"]
+        images += [
+            ImageUse(content_path(link.target), link.alt, link.title, "body", first + link.line - 1)
+            for link in markdown_links(fields["body"])
+            if link.image and is_relative(link.target)
+        ]
     if content_type in slugged:
         fields.setdefault("slug", path.stem)
     return RawEntry(entry_id, content_type, fields, origin, digest, lines), tuple(images)
 
 
 def _asset_id(use: ImageUse) -> str:
-    stem = PurePosixPath(use.file).stem
-    if use.alt == "" and use.title in (None, stem):
-        return use.file
-    return f"{use.file}#{use.alt}|{use.title or stem}"
+    return local_asset_id(use.file, use.alt, use.title)
 
 
 def _convert(value: Any, name: str, images: list[ImageUse]) -> Any:
@@ -387,19 +403,27 @@ _FENCE = re.compile(r"^(?:-{3,}|\.{3})[ \t]*$", re.M)
 
 def split_front_matter(text: str, *, front_matter: bool) -> tuple[Any, dict[str, int], str]:
     """(YAML data, line of each top-level key, body) of a Markdown file, or of a YAML file
-    when front_matter is False."""
+    when front_matter is False. The body's first non-blank line is `lines["body"]`."""
     if not front_matter:
         return *_load_yaml(text, first_line=1), ""
     if not text.startswith("---"):
-        return {}, {}, text
+        return {}, {"body": 1 + _leading_lines(text)}, text
     first = text.find("\n")
     if first == -1 or text[:first].strip("- \t\r"):
-        return {}, {}, text
+        return {}, {"body": 1 + _leading_lines(text)}, text
     closing = _FENCE.search(text, first + 1)
     if closing is None:
-        return {}, {}, text
+        return {}, {"body": 1 + _leading_lines(text)}, text
     data, lines = _load_yaml(text[first + 1 : closing.start()], first_line=2)
-    return data, lines, text[closing.end() :].lstrip("\r\n")
+    body = text[closing.end() :]
+    lines["body"] = text.count("\n", 0, closing.end()) + 1 + _leading_lines(body)
+    return data, lines, body.lstrip("\r\n")
+
+
+def _leading_lines(text: str) -> int:
+    """How many line breaks come before the first line with text (which strip() removes)."""
+    stripped = text.lstrip()
+    return text.count("\n", 0, len(text) - len(stripped))
 
 
 def _load_yaml(text: str, first_line: int) -> tuple[Any, dict[str, int]]:
