@@ -83,7 +83,9 @@ def load_source(options: BuildOptions, model: ContentModel) -> Snapshot:
         slugged = frozenset(
             t for t in model.types if any(f["id"] == "slug" for f in model.fields(t))
         )
-        return load_snapshot(project.content_dir, index_file=index, slugged=slugged)
+        return load_snapshot(
+            project.content_dir, index_file=index, slugged=slugged, drafts=options.drafts
+        )
     # Imported here: only Contentful builds need requests and the sync machinery.
     from headwater.sources.contentful import ContentfulSettings, load_contentful
 
@@ -234,7 +236,10 @@ def _content_cache(options: BuildOptions, model: ContentModel, snapshot: Snapsho
 
 def _scope(options: BuildOptions, snapshot: Snapshot) -> str:
     """What the content cache of a build is for: one source (and API) of one project."""
-    return f"{options.source}|{options.preview}|{options.project.root}|{snapshot.description}"
+    return (
+        f"{options.source}|{options.preview}|{options.drafts}|{options.project.root}|"
+        f"{snapshot.description}"
+    )
 
 
 def _live_site(env: Mapping[str, str]) -> str | None:

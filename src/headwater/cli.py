@@ -151,7 +151,13 @@ def validate_command(project: Path, source: str) -> None:
 
     def validate() -> None:
         options = make_options(
-            root=project, out="public", base_url=None, source=source, preview=False, full=False
+            root=project,
+            out="public",
+            base_url=None,
+            source=source,
+            preview=False,
+            full=False,
+            drafts=True,
         )
         content, site, description = check_content(options)
         out.print(f"{len(content.entries)} entries in {description} are valid.")
@@ -189,6 +195,30 @@ def _run(action: object) -> None:
         sys.exit(exc.exit_code)
 
 
+@main.command("new")
+@click.argument("content_type", metavar="TYPE")
+@click.argument("title")
+@click.pass_obj
+def new_command(project: Path, content_type: str, title: str) -> None:
+    """Write a new local entry (a draft) from cms_schema/, e.g. headwater new article "Title"."""
+
+    def run() -> None:
+        import datetime as dt
+
+        from headwater.scaffold import new_entry
+
+        path = new_entry(project.resolve(), content_type, title, today=dt.date.today())
+        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+        out.print(
+            f"Wrote {shown}: a draft (`headwater serve --drafts` shows it; delete its "
+            "`draft: true` line to publish it).",
+            markup=False,
+            soft_wrap=True,
+        )
+
+    _run(run)
+
+
 @main.command("serve")
 @source_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
@@ -200,8 +230,11 @@ def _run(action: object) -> None:
     help="The port to listen on; 0 picks a free one.",
 )
 @click.option("--out", "out_name", default=None, help="Output folder [default: public].")
+@click.option("--drafts", is_flag=True, help="Show local entries marked draft: true.")
 @click.pass_obj
-def serve_command(project: Path, source: str, host: str, port: int, out_name: str | None) -> None:
+def serve_command(
+    project: Path, source: str, host: str, port: int, out_name: str | None, drafts: bool
+) -> None:
     """Build and serve the site locally; rebuild and reload open pages on every edit."""
     # Imported here: the server's libraries would slow every other command's start.
     from headwater.serve import bind_socket, run_dev_server, site_url
@@ -215,6 +248,7 @@ def serve_command(project: Path, source: str, host: str, port: int, out_name: st
                 source=source,
                 preview=False,
                 full=False,
+                drafts=drafts,
             )
             run_dev_server(options, sock, build, announce=announce)
 

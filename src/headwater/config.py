@@ -56,6 +56,8 @@ class BuildOptions:
     source: str = "local"
     preview: bool = False
     full: bool = False
+    drafts: bool = False
+    """Include local files marked `draft: true` (previews, `serve --drafts`, `validate`)."""
 
 
 def resolve_source(requested: str, env: Mapping[str, str]) -> str:
@@ -89,6 +91,7 @@ def make_options(
     preview: bool,
     full: bool,
     env: Mapping[str, str] | None = None,
+    drafts: bool | None = None,
 ) -> BuildOptions:
     """Turn command-line values and the environment into checked build options."""
     env = os.environ if env is None else env
@@ -106,4 +109,5 @@ def make_options(
         source=resolve_source(source, env),
         preview=preview,
         full=full,
+        drafts=preview if drafts is None else drafts,
     )

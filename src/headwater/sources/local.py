@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 SETTINGS_FILE = "siteSettings.yml"
 SETTINGS_TYPE = "siteSettings"
-INDEX_FORMAT = 4
+INDEX_FORMAT = 5
 HASH_LENGTH = 10
 PARALLEL_FROM = 200
 """Parse in several processes when at least this many files changed (a cold build)."""
@@ -68,6 +68,7 @@ class FileRecord(NamedTuple):
     signature: Signature
     digest: str
     images: tuple[ImageUse, ...]
+    draft: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,20 +90,23 @@ def load_snapshot(
     content_dir: Path,
     index_file: Path | None = None,
     slugged: frozenset[str] = frozenset({"article", "author", "page", "topic"}),
+    *,
+    drafts: bool = False,
 ) -> Snapshot:
     """Look at every entry file; parse those that changed since index_file was written.
 
     An entry of a type in `slugged` (types with a slug field) takes its file's name as its slug
-    unless its front matter gives one. Problems (unreadable files, malformed YAML, missing
-    images) go in the snapshot's problems.
+    unless its front matter gives one. A file with `draft: true` is left out unless `drafts`
+    (a preview). Problems (unreadable files, malformed YAML, missing images) go in the
+    snapshot's problems.
     """
-    reader = _Reader(content_dir, _load_index(index_file), slugged)
+    reader = _Reader(content_dir, _load_index(index_file), slugged, drafts)
     heads = reader.scan()
     assets = reader.assets()
     if index_file is not None and reader.index_changed:
         _save_index(index_file, reader.index)
     return Snapshot(
-        description=f"local content in {content_dir.name}/",
+        description=f"local content in {content_dir.name}/" + (" with drafts" if drafts else ""),
         heads=heads,
         reader=reader,
         assets=assets,
@@ -115,9 +119,12 @@ def load_snapshot(
 class _Reader:
     """One pass over content/: the index it keeps up to date, and the entries it parsed."""
 
-    def __init__(self, content_dir: Path, index: _Index, slugged: frozenset[str]) -> None:
+    def __init__(
+        self, content_dir: Path, index: _Index, slugged: frozenset[str], drafts: bool
+    ) -> None:
         self.content_dir = content_dir
         self.slugged = slugged
+        self.drafts = drafts
         self.root = content_dir.resolve()
         self.old = index
         self.index = _Index({}, {})
@@ -165,9 +172,13 @@ class _Reader:
                 self.broken |= {change.entry_id, change.path.stem}
                 del heads[change.entry_id]
                 continue
-            raw, images = result
-            self.index.files[change.origin] = FileRecord(change.signature, change.digest, images)
-            self.parsed[change.entry_id] = raw
+            raw, images, draft = result
+            record = FileRecord(change.signature, change.digest, images, draft)
+            self.index.files[change.origin] = record
+            if draft and not self.drafts:
+                del heads[change.entry_id]
+            else:
+                self.parsed[change.entry_id] = raw
 
     def signature(self) -> str | None:
         """A digest of every file's stat (entries and images), None if one is too recent to
@@ -192,7 +203,8 @@ class _Reader:
             self.racy |= racy
             if old is not None and old[0] == signature and not racy:
                 self.index.files[origin] = old
-                heads[entry_id] = EntryHead(entry_id, content_type, old[1], origin)
+                if self.drafts or not old.draft:
+                    heads[entry_id] = EntryHead(entry_id, content_type, old[1], origin)
                 return
             with open(path, "rb") as file:
                 data = file.read()
@@ -202,8 +214,9 @@ class _Reader:
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
         self.index_changed = True
         if old is not None and old[1] == digest:
-            self.index.files[origin] = FileRecord(signature, digest, old[2])
-            heads[entry_id] = EntryHead(entry_id, content_type, digest, origin)
+            self.index.files[origin] = FileRecord(signature, digest, old.images, old.draft)
+            if self.drafts or not old.draft:
+                heads[entry_id] = EntryHead(entry_id, content_type, digest, origin)
             return
         heads[entry_id] = EntryHead(entry_id, content_type, digest, origin)
         change = _Change(
@@ -238,13 +251,16 @@ class _Reader:
         if isinstance(parsed, Problem):
             self.problems.append(parsed)
             return None
-        self.parsed[entry_id] = parsed[0]
-        return parsed[0]
+        raw: RawEntry = parsed[0]
+        self.parsed[entry_id] = raw
+        return raw
 
     def assets(self) -> dict[str, Asset]:
         """Every image the entries name, each distinct (file, alt, title) an asset of its own."""
         assets: dict[str, Asset] = {}
         for origin, record in self.index.files.items():
+            if record.draft and not self.drafts:
+                continue  # a draft's images are published with it, not before
             for use in record.images:
                 asset_id = _asset_id(use)
                 if asset_id in assets:
@@ -321,9 +337,11 @@ class _Change:
     slugged: frozenset[str]
 
 
-def _parse_shard(
-    changes: Sequence[_Change],
-) -> list[tuple[RawEntry, tuple[ImageUse, ...]] | Problem]:
+Parsed = tuple[RawEntry, tuple[ImageUse, ...], bool]
+"""A parsed entry file: its raw entry, the images it names, and whether it is a draft."""
+
+
+def _parse_shard(changes: Sequence[_Change]) -> list[Parsed | Problem]:
     return [
         parse_file(c.data, c.path, c.origin, c.entry_id, c.content_type, c.digest, c.slugged)
         for c in changes
@@ -338,8 +356,9 @@ def parse_file(
     content_type: str,
     digest: str,
     slugged: frozenset[str],
-) -> tuple[RawEntry, tuple[ImageUse, ...]] | Problem:
-    """An entry file's fields and the images it names, or the problem that stops reading it."""
+) -> Parsed | Problem:
+    """An entry file's fields, the images it names and whether it is a draft (`draft: true`
+    in its front matter), or the problem that stops reading it."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -351,6 +370,9 @@ def parse_file(
         return Problem(origin, "(front matter)", "yaml", f"malformed YAML: {message}", line=line)
     if not isinstance(metadata, dict):
         return Problem(origin, "(front matter)", "yaml", "front matter must be a mapping of fields")
+    draft = metadata.pop("draft", False)
+    if not isinstance(draft, bool):
+        return Problem(origin, "draft", "type", "must be true or false", draft, lines.get("draft"))
     images: list[ImageUse] = []
     fields = {str(k): _convert(v, str(k), images) for k, v in metadata.items()}
     if body.strip():
@@ -364,7 +386,7 @@ def parse_file(
         ]
     if content_type in slugged:
         fields.setdefault("slug", path.stem)
-    return RawEntry(entry_id, content_type, fields, origin, digest, lines), tuple(images)
+    return RawEntry(entry_id, content_type, fields, origin, digest, lines), tuple(images), draft
 
 
 def _asset_id(use: ImageUse) -> str:
