@@ -36,6 +36,21 @@ def project(tmp_path: Path) -> Path:
     return make_project(tmp_path / "site")
 
 
+def production_ready(project: Path, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """A production build on Netlify (its live site at url), with real contact details."""
+    settings = project / "content" / "siteSettings.yml"
+    lines = settings.read_text().splitlines(keepends=True)
+    real = {"contactEmail": "hello@clinic.test", "contactPhone": "(412) 555-2368"}
+    settings.write_text(
+        "".join(
+            f"{ln.split(':')[0]}: {real[ln.split(':')[0]]}\n" if ln.split(":")[0] in real else ln
+            for ln in lines
+        )
+    )
+    monkeypatch.setenv("URL", url)
+    monkeypatch.setenv("CONTEXT", "production")
+
+
 def test_every_old_url_of_a_renamed_page_leads_to_its_address_now_in_one_hop(
     project: Path,
 ) -> None:
@@ -97,8 +112,7 @@ def test_on_a_new_machine_the_history_comes_from_the_live_site(
     shutil.rmtree(project / ".cache")
     shutil.rmtree(project / "public")
     with serving(live) as url:
-        monkeypatch.setenv("URL", url)
-        monkeypatch.setenv("CONTEXT", "production")
+        production_ready(project, monkeypatch, url)
         result = build(project)
     assert result.exit_code == 0, result.output
     assert rules(project)["/blog/first-article/"] == ("/blog/renamed/", 301)
@@ -107,8 +121,7 @@ def test_on_a_new_machine_the_history_comes_from_the_live_site(
 def test_a_live_site_that_cannot_be_reached_stops_the_build(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("URL", "http://127.0.0.1:9")  # nothing listens on the discard port
-    monkeypatch.setenv("CONTEXT", "production")
+    production_ready(project, monkeypatch, "http://127.0.0.1:9")  # nothing listens there
     result = build(project)
     assert result.exit_code == 3
     assert "URL history" in result.output

@@ -31,8 +31,9 @@ from headwater.manifest import (
     save_manifest,
     signature_of,
 )
-from headwater.model import Asset, Content, Entry, LongText, Snapshot
+from headwater.model import Asset, Content, Entry, LongText, Problem, Snapshot
 from headwater.parallel import run_sharded
+from headwater.placeholders import find_placeholders, summary
 from headwater.redirects import link_resolver, redirects_file
 from headwater.schema import ContentModel, load_model, structure
 from headwater.site import (
@@ -188,6 +189,7 @@ class _Checked:
     snapshot: Snapshot
     cache: ContentCache
     """Where the entries' long texts are read back from while rendering."""
+    placeholders: list[Problem]
 
     @property
     def description(self) -> str:
@@ -210,6 +212,9 @@ def _check(
         content, problems = check_snapshot(snapshot, model, cache=cache, url_for=entry_url)
         if content is None or problems:
             raise ContentError(problems)
+        lines = {i: r.lines for i, r in content.records.items()}
+        placeholders = find_placeholders(content.entries, lines)
+        _guard(options, placeholders)
         history = load_history(
             options.out_dir,
             history_copy(options),
@@ -224,7 +229,7 @@ def _check(
     except BaseException:
         cache.close()
         raise
-    return _Checked(content, site, snapshot, cache)
+    return _Checked(content, site, snapshot, cache, placeholders)
 
 
 def _content_cache(options: BuildOptions, model: ContentModel, snapshot: Snapshot) -> ContentCache:
@@ -234,11 +239,19 @@ def _content_cache(options: BuildOptions, model: ContentModel, snapshot: Snapsho
     return ContentCache.for_scope(options.project.cache_dir, _scope(options, snapshot), key)
 
 
+def _guard(options: BuildOptions, placeholders: list[Problem]) -> None:
+    """Refuse placeholders in production; elsewhere, say once that they are there."""
+    if placeholders and options.production:
+        raise ContentError(placeholders)
+    if placeholders:
+        log.warning("%s", summary(placeholders))
+
+
 def _scope(options: BuildOptions, snapshot: Snapshot) -> str:
     """What the content cache of a build is for: one source (and API) of one project."""
     return (
-        f"{options.source}|{options.preview}|{options.drafts}|{options.project.root}|"
-        f"{snapshot.description}"
+        f"{options.source}|{options.preview}|{options.drafts}|{options.production}|"
+        f"{options.project.root}|{snapshot.description}"
     )
 
 
@@ -401,6 +414,9 @@ def _build_changes(
             log.info("the changes move pages or lists: planning the whole site")
             return None
         redirects = stamp["redirects"]
+        changed_origins = {state.entries[i].origin for i in changes.changed} | {
+            snapshot.heads[i].origin for i in changes.changed
+        }
         moved = {r.source: r.target for r in redirects if r.status in (301, 302)}
 
         def exists(path: str) -> bool:
@@ -411,6 +427,14 @@ def _build_changes(
             problems += check_links(changes.records[entry_id], exists, moved)
         if problems:
             raise ContentError(problems)
+        # Placeholders: those the last build found in the entries that did not change, and
+        # those the changed ones hold now.
+        placeholders = [p for p in stamp["placeholders"] if p.origin not in changed_origins]
+        placeholders += find_placeholders(
+            (changes.entries[i] for i in changes.changed),
+            {i: r.lines for i, r in changes.records.items()},
+        )
+        _guard(options, placeholders)
         affected = index.readers(changes.changed)
         stored = index.routes(affected)
         if stored.keys() != affected:
@@ -466,7 +490,7 @@ def _build_changes(
             if route.recipe is not None
         }
         index.save_delta(
-            {**stamp, "token": token},
+            {**stamp, "token": token, "placeholders": placeholders},
             {
                 i: IndexedEntry(
                     snapshot.heads[i].digest,
@@ -541,6 +565,7 @@ def _publish(
         "assets": _assets_digest(content.assets),
         "scope": _scope(options, checked.snapshot),
         "redirects": site.redirects,
+        "placeholders": checked.placeholders,
     }
 
     def rows() -> tuple[dict[str, IndexedEntry], dict[str, tuple[Any, tuple[str, ...]]]]:
@@ -659,7 +684,17 @@ def _input_signature(options: BuildOptions, engine: str, snapshot: Snapshot) -> 
     if options.full or snapshot.signature is None:
         return None
     project = options.project
-    extra = repr((engine, options.base_url, options.preview, str(project.root), snapshot.signature))
+    extra = repr(
+        (
+            engine,
+            options.base_url,
+            options.preview,
+            options.drafts,
+            options.production,
+            str(project.root),
+            snapshot.signature,
+        )
+    )
     return signature_of([project.templates_dir, project.static_dir, project.schema_dir], extra)
 
 

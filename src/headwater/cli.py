@@ -53,12 +53,23 @@ source_option = click.option(
 @click.option("--out", default=None, help="Output folder [default: public, or public-preview].")
 @click.option("--base-url", default=None, help="Absolute site URL [default: $URL, else localhost].")
 @click.option("--full", is_flag=True, help="Rebuild everything, ignoring the build manifest.")
+@click.option(
+    "--production",
+    is_flag=True,
+    help="Refuse to publish placeholders (the default when Netlify's CONTEXT is production).",
+)
 @click.pass_obj
 def build_command(
-    project: Path, source: str, preview: bool, out: str | None, base_url: str | None, full: bool
+    project: Path,
+    source: str,
+    preview: bool,
+    out: str | None,
+    base_url: str | None,
+    full: bool,
+    production: bool,
 ) -> None:
     """Validate the content and write the static site."""
-    _run(lambda: _build(project, source, preview, out, base_url, full))
+    _run(lambda: _build(project, source, preview, out, base_url, full, production))
 
 
 def _build(
@@ -68,6 +79,7 @@ def _build(
     out_name: str | None,
     base_url: str | None,
     full: bool,
+    production: bool = False,
 ) -> None:
     # Netlify's deploy previews show drafts when a preview token is there to fetch them; their
     # publish folder is public/, so only an explicit --preview defaults to public-preview.
@@ -81,6 +93,7 @@ def _build(
         source=source,
         preview=preview or netlify_preview,
         full=full,
+        production=production,
     )
     report = build(options)
     write = report.write

@@ -58,6 +58,8 @@ class BuildOptions:
     full: bool = False
     drafts: bool = False
     """Include local files marked `draft: true` (previews, `serve --drafts`, `validate`)."""
+    production: bool = False
+    """Refuse to publish placeholders (Netlify's production context, or --production)."""
 
 
 def resolve_source(requested: str, env: Mapping[str, str]) -> str:
@@ -92,6 +94,7 @@ def make_options(
     full: bool,
     env: Mapping[str, str] | None = None,
     drafts: bool | None = None,
+    production: bool = False,
 ) -> BuildOptions:
     """Turn command-line values and the environment into checked build options."""
     env = os.environ if env is None else env
@@ -110,4 +113,5 @@ def make_options(
         preview=preview,
         full=full,
         drafts=preview if drafts is None else drafts,
+        production=production or (env.get("CONTEXT") == "production" and not preview),
     )
