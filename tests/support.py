@@ -1,9 +1,12 @@
-"""Shared helpers: a throwaway copy of the fixture project, and the CLI run in-process."""
+"""Shared helpers: a throwaway copy of the fixture project, the CLI run in-process, a fake
+clock, and webhooks signed as Contentful signs them."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ from headwater.cli import main
 from headwater.content import check_snapshot
 from headwater.model import Content, Problem, RawEntry, Snapshot
 from headwater.schema import ContentModel
+from headwater.signature import sign_request
 from headwater.site import entry_url
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,19 +73,74 @@ CHROMIUM_ARGS = [
 
 
 class FakeClock:
-    """A monotonic clock that moves only when the test says so."""
+    """A monotonic clock that moves only when the test says so; whoever waits by it may ask
+    to be woken whenever it moves (`on_advance`), so no wait lasts real time."""
 
     def __init__(self) -> None:
         self._now = 0.0
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
 
     def __call__(self) -> float:
         with self._lock:
             return self._now
 
+    def on_advance(self, callback: Callable[[], None]) -> None:
+        self._listeners.append(callback)
+
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._now += seconds
+        for callback in self._listeners:
+            callback()
+
+
+SECRET = "s3cr3t-" + "x" * 57
+MGMT_JSON = "application/vnd.contentful.management.v1+json"
+PUBLISH = "ContentManagement.Entry.publish"
+WEBHOOK_PATH = "/webhooks/contentful"
+
+
+def link(kind: str, target: str) -> dict[str, Any]:
+    return {"sys": {"type": "Link", "linkType": kind, "id": target}}
+
+
+def payload(
+    entry_id: str,
+    version: int,
+    title: str | None = None,
+    space: str | None = None,
+    environment: str = "master",
+) -> bytes:
+    data: dict[str, Any] = {"sys": {"id": entry_id, "type": "Entry", "revision": version}}
+    if space is not None:
+        data["sys"]["space"] = link("Space", space)
+        data["sys"]["environment"] = link("Environment", environment)
+    if title is not None:
+        data["fields"] = {"title": {"en-US": title}}
+    return json.dumps(data).encode()
+
+
+def signed(
+    entry_id: str = "abc",
+    version: int = 3,
+    *,
+    topic: str = PUBLISH,
+    title: str | None = None,
+    secret: str = SECRET,
+    key: str | None = None,
+    timestamp: int | None = None,
+    body: bytes | None = None,
+    space: str | None = None,
+    environment: str = "master",
+) -> tuple[bytes, dict[str, str]]:
+    """A webhook body and its headers, signed as Contentful signs them."""
+    raw = payload(entry_id, version, title, space, environment) if body is None else body
+    headers = {"Content-Type": MGMT_JSON, "X-Contentful-Topic": topic}
+    if key is not None:
+        headers["X-Contentful-Idempotency-Key"] = key
+    signature = sign_request(secret, "POST", WEBHOOK_PATH, headers, raw, timestamp)
+    return raw, {**headers, **signature.as_dict()}
 
 
 def raw(entry_id: str, content_type: str, fields: dict[str, Any], origin: str) -> RawEntry:

@@ -1,6 +1,7 @@
-"""`headwater webhook`: a real uvicorn receiver on 127.0.0.1, real HTTP requests, and builds
-counted through the queue's injected build function. The queue runs on a hand-moved clock, so a
-batch is built exactly when a test says so, and no test waits on wall-clock time."""
+"""`headwater webhook`: a real uvicorn receiver on 127.0.0.1, real HTTP requests, a journal in
+memory, and builds counted through the queue's injected build function. The queue runs on a
+hand-moved clock, so a batch is built exactly when a test says so, and no test waits on
+wall-clock time. (Restarts, kills and retries of the real command: test_receiver.py.)"""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import logging
 import os
 import select
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -24,29 +26,18 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import uvicorn
-from support import FakeClock, headwater, make_project
+from support import PUBLISH, SECRET, FakeClock, headwater, make_project, payload, signed
 
+from headwater.builders import CHANGES_ENV, Forwarder, SubprocessBuilder
+from headwater.changes import Change, summarise
 from headwater.coalesce import RebuildQueue
 from headwater.errors import BuildFailedError
+from headwater.journal import Journal
 from headwater.serve import bind_socket
-from headwater.signature import sign_request
-from headwater.webhook import (
-    CHANGES_ENV,
-    MAX_BODY,
-    WEBHOOK_PATH,
-    Change,
-    Forwarder,
-    Receiver,
-    SubprocessBuilder,
-    create_app,
-    summarise,
-)
+from headwater.webhook import MAX_BODY, WEBHOOK_PATH, Receiver, create_app, settle_in
 
 WAIT = 30.0
 """Generous bound for every wait: only reached when the behaviour under test is broken."""
-SECRET = "s3cr3t-" + "x" * 57
-MGMT_JSON = "application/vnd.contentful.management.v1+json"
-PUBLISH = "ContentManagement.Entry.publish"
 
 
 @dataclass
@@ -99,33 +90,12 @@ class Running:
     def assert_nothing_queued(self) -> None:
         status = self.queue.status()
         assert (status.queued, status.builds, status.state) == (0, 0, "idle")
+        assert self.receiver.journal.pending() == []
 
-
-def payload(entry_id: str, version: int, title: str | None = None) -> bytes:
-    data: dict[str, Any] = {"sys": {"id": entry_id, "type": "Entry", "revision": version}}
-    if title is not None:
-        data["fields"] = {"title": {"en-US": title}}
-    return json.dumps(data).encode()
-
-
-def signed(
-    entry_id: str = "abc",
-    version: int = 3,
-    *,
-    topic: str = PUBLISH,
-    title: str | None = None,
-    secret: str = SECRET,
-    key: str | None = None,
-    timestamp: int | None = None,
-    body: bytes | None = None,
-) -> tuple[bytes, dict[str, str]]:
-    """A webhook body and its headers, signed as Contentful signs them."""
-    raw = payload(entry_id, version, title) if body is None else body
-    headers = {"Content-Type": MGMT_JSON, "X-Contentful-Topic": topic}
-    if key is not None:
-        headers["X-Contentful-Idempotency-Key"] = key
-    signature = sign_request(secret, "POST", WEBHOOK_PATH, headers, raw, timestamp)
-    return raw, {**headers, **signature.as_dict()}
+    def status(self) -> dict[str, Any]:
+        code, answer = self.request("GET", "/status")
+        assert code == 200
+        return answer
 
 
 @contextmanager
@@ -134,6 +104,8 @@ def receiver_running(
     *,
     secret: str | None = SECRET,
     preview: bool = False,
+    space: str | None = None,
+    journal: Journal | None = None,
 ) -> Iterator[Running]:
     """The receiver's app under uvicorn in a thread, its queue on a FakeClock."""
     clock = FakeClock()
@@ -141,7 +113,10 @@ def receiver_running(
     queue: RebuildQueue[Change, object] = RebuildQueue(
         builds or recorder, quiet=0.05, max_delay=50, clock=clock
     )
-    receiver = Receiver(queue=queue, secret=secret, preview=preview)
+    clock.on_advance(queue.wake)
+    journal = journal or Journal(":memory:")
+    queue.subscribe(settle_in(journal))
+    receiver = Receiver(queue=queue, journal=journal, secret=secret, preview=preview, space=space)
     config = uvicorn.Config(create_app(receiver), lifespan="off", log_config=None)
     server = uvicorn.Server(config)
     with bind_socket("127.0.0.1", 0) as sock:
@@ -156,6 +131,7 @@ def receiver_running(
             thread.join(WAIT)
             assert queue.stop(WAIT)
             assert not thread.is_alive()
+            journal.close()
 
 
 @pytest.fixture
@@ -169,7 +145,8 @@ def test_signed_publish_queues_one_build(running: Running) -> None:
     assert running.queue.status().queued == 1
     running.build_now(1)
     [batch] = running.builds.batches
-    assert batch == {Change(kind="Entry", id="abc", topic=PUBLISH, version=7)}
+    assert batch == {Change(kind="Entry", id="abc", topic=PUBLISH, version=7, seq=1)}
+    assert running.receiver.journal.pending() == []
 
 
 @pytest.mark.parametrize(
@@ -284,30 +261,107 @@ def test_burst_builds_once_and_changes_during_a_build_build_once_more() -> None:
         assert running.queue.status().builds == 2
 
 
-def test_failed_build_shows_in_status_and_the_next_event_builds_again() -> None:
+def test_failed_build_shows_in_status_and_the_next_event_builds_it_again() -> None:
     builds = Builds(failures=1)
     with receiver_running(builds) as running:
         assert running.publish("abc", 1) == 202
         running.build_now(1)
-        status, answer = running.request("GET", "/status")
-        assert status == 200
+        answer = running.status()
         last = answer["last_build"]
         assert (answer["state"], last["result"], last["error"]) == (
-            "idle",
+            "held",
             "failed",
             "the build broke",
         )
+        assert answer["last_error"] == (
+            "the receiver failed unexpectedly (RuntimeError); see its log"
+        )
+        assert (answer["attempts"], answer["next_retry"]) == (1, None)
+        assert answer["pending"]["count"] == 1
+        assert [c["attempts"] for c in answer["pending"]["changes"]] == [1]
         assert last["started"] and last["finished"] and last["duration"] >= 0
         assert running.publish("abc", 2) == 202
-        assert running.request("GET", "/status")[1]["queued"] == 1
+        assert running.status()["queued"] == 2
         running.build_now(2)
-        answer = running.request("GET", "/status")[1]
+        answer = running.status()
         assert (answer["builds"], answer["last_build"]["result"]) == (2, "succeeded")
         assert answer["last_build"]["error"] is None
+        assert answer["last_error"] is None
+        assert answer["pending"] == {"count": 0, "oldest_age_seconds": None, "changes": []}
+        assert {c.version for c in builds.batches[1]} == {1, 2}
+
+
+def test_status_lists_what_is_pending(running: Running) -> None:
+    assert running.publish("e1", 4, title="What Causes PTSD?") == 202
+    assert running.publish("e2", 1, title="Sleep") == 202
+    answer = running.status()
+    assert (answer["mode"], answer["verified"], answer["space"]) == ("build", True, None)
+    pending = answer["pending"]
+    assert pending["count"] == 2
+    assert 0 <= pending["oldest_age_seconds"] < WAIT
+    assert [(c["kind"], c["id"], c["topic"], c["title"]) for c in pending["changes"]] == [
+        ("Entry", "e1", PUBLISH, "What Causes PTSD?"),
+        ("Entry", "e2", PUBLISH, "Sleep"),
+    ]
+    assert all(c["received_at"].endswith("Z") for c in pending["changes"])
 
 
 def test_healthz(running: Running) -> None:
     assert running.request("GET", "/healthz") == (200, {"ok": True})
+
+
+def test_healthz_fails_when_a_change_has_waited_past_the_alert_threshold() -> None:
+    # The journal stamps changes 1000 s in the past: as if they had waited that long.
+    journal = Journal(":memory:", now=lambda: time.time() - 1000)
+    with receiver_running(Builds(failures=1), journal=journal) as running:
+        assert running.request("GET", "/healthz") == (200, {"ok": True})
+        assert running.publish("abc", 1) == 202
+        code, answer = running.request("GET", "/healthz")
+        assert code == 503
+        assert answer["ok"] is False
+        assert "the oldest has waited 10" in answer["reason"]
+        assert "alert after 900 s" in answer["reason"]
+        running.build_now(1)  # fails: the reason says why it is still waiting
+        assert (
+            "last error: the receiver failed unexpectedly"
+            in running.request("GET", "/healthz")[1]["reason"]
+        )
+
+
+def test_a_payload_from_another_space_or_environment_is_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with receiver_running(space="space-a") as running:
+        for space, environment in [("space-b", "master"), ("space-a", "staging"), (None, "")]:
+            body, headers = signed("abc", 1, space=space, environment=environment)
+            code, answer = running.request("POST", WEBHOOK_PATH, body, headers)
+            assert code == 403
+            assert "this receiver serves space-a/master" in answer["error"]
+        running.assert_nothing_queued()
+        assert running.status()["space"] == "space-a/master"
+        assert running.publish("abc", 1, space="space-a") == 202
+    refused = [r.getMessage() for r in caplog.records if "rejected (403)" in r.getMessage()]
+    assert len(refused) == 3
+    assert "the payload is from space space-b, environment master" in refused[0]
+
+
+def test_new_webhooks_are_refused_while_stopping(running: Running) -> None:
+    running.receiver.stopping.set()
+    code, answer = running.request("POST", WEBHOOK_PATH, *signed("abc", 1))
+    assert (code, answer["error"]) == (503, "the receiver is shutting down")
+    running.assert_nothing_queued()
+
+
+def test_a_journal_that_cannot_write_means_no_2xx(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(change: object, key: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(running.receiver.journal, "accept", refuse)
+    code, answer = running.request("POST", WEBHOOK_PATH, *signed("abc", 1))
+    assert (code, answer["error"]) == (503, "the change could not be journaled; not accepted")
+    assert running.queue.status().queued == 0
 
 
 @pytest.mark.parametrize(
@@ -511,7 +565,7 @@ def test_subprocess_build_failure_raises_and_skips_deploy(tmp_path: Path) -> Non
     project = tmp_path / "empty"
     project.mkdir()
     builder = SubprocessBuilder(project, deploy_command="touch deployed", env=env)
-    with pytest.raises(BuildFailedError, match="build exited with status"):
+    with pytest.raises(BuildFailedError, match="the build failed because of its configuration"):
         builder(frozenset({Change("Entry", "abc", PUBLISH, 3)}))
     assert not (project / "deployed").exists()
 

@@ -14,6 +14,7 @@ from rich.logging import RichHandler
 from headwater.build import build, check_content, pull
 from headwater.config import SOURCES, Project, make_options
 from headwater.errors import ContentError, HeadwaterError
+from headwater.logs import HANDLER_NAME
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -34,6 +35,7 @@ def main(ctx: click.Context, project: Path, verbose: bool) -> None:
     handler: logging.Handler = (
         RichHandler(console=err, show_path=False) if err.is_terminal else logging.StreamHandler()
     )
+    handler.set_name(HANDLER_NAME)  # so a long-running command can replace it
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
     ctx.obj = project
 
@@ -282,6 +284,7 @@ def serve_command(
 )
 @click.option("--build", "build_locally", is_flag=True, help="Rebuild here for each batch.")
 @click.option("--forward", metavar="URL", default=None, help="Call this build hook per batch.")
+@source_option
 @click.option(
     "--quiet",
     default=5.0,
@@ -295,6 +298,38 @@ def serve_command(
     show_default=True,
     type=click.FloatRange(0),
     help="Seconds after a batch's first change by which it is built anyway.",
+)
+@click.option(
+    "--retry-min",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Seconds the first retry of a transiently failed build waits (jittered down to half).",
+)
+@click.option(
+    "--retry-max",
+    default=600.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="The longest wait between retries; each wait doubles up to it.",
+)
+@click.option(
+    "--alert-after",
+    default=900.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds a change may wait for a successful build before /healthz answers 503.",
+)
+@click.option(
+    "--state",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The journal's folder [default: .cache/headwater/webhook in the project].",
+)
+@click.option(
+    "--clear-pending",
+    is_flag=True,
+    help="Forget every change a stopped receiver left pending, and exit.",
 )
 @click.option("--deploy-command", default=None, help="Shell command run after a good --build.")
 @click.option("--preview", is_flag=True, help="Also rebuild on drafts (save, auto_save).")
@@ -310,59 +345,53 @@ def webhook_command(
     port: int,
     build_locally: bool,
     forward: str | None,
+    source: str,
     quiet: float,
     max_delay: float,
+    retry_min: float,
+    retry_max: float,
+    alert_after: float,
+    state: Path | None,
+    clear_pending: bool,
     deploy_command: str | None,
     preview: bool,
     insecure_skip_verify: bool,
 ) -> None:
-    """Receive Contentful's webhooks and rebuild (--build) or call a build hook (--forward)."""
+    """Receive Contentful's webhooks and rebuild (--build) or call a build hook (--forward).
+
+    Every accepted change is journaled before the answer and built, retried if need be,
+    until a build succeeds: see GET /status and GET /healthz.
+    """
     # Imported here: the server's libraries would slow every other command's start.
-    from headwater.coalesce import RebuildQueue
-    from headwater.errors import ConfigError
-    from headwater.serve import bind_socket
-    from headwater.webhook import (
-        Change,
-        Forwarder,
-        Receiver,
-        SubprocessBuilder,
-        require_secret,
-        run_receiver,
+    from headwater import receiver
+
+    options = receiver.ReceiverOptions(
+        host=host,
+        port=port,
+        build=build_locally,
+        forward=forward,
+        source=source,
+        quiet=quiet,
+        max_delay=max_delay,
+        deploy_command=deploy_command,
+        preview=preview,
+        insecure=insecure_skip_verify,
+        state=state,
+        retry_min=retry_min,
+        retry_max=retry_max,
+        alert_after=alert_after,
     )
 
     def run() -> None:
-        if build_locally == (forward is not None):
-            raise ConfigError("give exactly one of --build and --forward URL")
-        if deploy_command and not build_locally:
-            raise ConfigError("--deploy-command only runs after a --build build")
-        secret = require_secret(os.environ, insecure_skip_verify)
-        logging.getLogger("headwater").setLevel(logging.INFO)
-        builder: SubprocessBuilder | Forwarder
-        if forward is not None:
-            builder = Forwarder(forward)
-        else:
-            builder = SubprocessBuilder(
-                project.resolve(), preview=preview, deploy_command=deploy_command
-            )
-        queue: RebuildQueue[Change, object] = RebuildQueue(
-            builder, quiet=quiet, max_delay=max_delay, name="webhook-builds"
-        )
-        receiver = Receiver(
-            queue=queue,
-            secret=secret,
-            preview=preview,
-            mode="forward" if forward else "build",
-        )
-        on_timeout = builder.terminate if isinstance(builder, SubprocessBuilder) else None
-        try:
-            with bind_socket(host, port) as sock:
-                run_receiver(receiver, sock, announce=announce, on_timeout=on_timeout)
-        finally:
-            if isinstance(builder, Forwarder):
-                builder.close()
+        if clear_pending:
+            count, path = receiver.clear_pending(project, state)
+            out.print(f"Cleared {count} pending change(s) from {path}.", soft_wrap=True)
+            return
+        receiver.serve_webhooks(project, options, announce=announce)
 
-    def announce(url: str) -> None:
-        mode = f"forwarding to {forward}" if forward else "building locally"
-        out.print(f"Listening on {url} ({mode}; Ctrl-C to stop)", soft_wrap=True)
+    def announce(url: str, target: str) -> None:
+        out.print(
+            f"Listening on {url} (each batch goes to {target}; Ctrl-C to stop)", soft_wrap=True
+        )
 
     _run(run)

@@ -5,7 +5,8 @@ HeadwaterError                 base; never raised itself
 ├── ContentError               content breaks the model; carries every Problem (exit 1)
 ├── SourceError                the CMS or network failed (exit 3)
 ├── OutputError                the output folder could not be written safely (exit 2)
-└── BuildFailedError           a build the webhook receiver started, or its deploy, failed
+└── BuildFailedError           a build the webhook receiver ran, its deploy command, or the
+                               build hook it called failed; `transient` says whether to retry
 """
 
 from __future__ import annotations
@@ -51,6 +52,26 @@ class OutputError(HeadwaterError):
 
 
 class BuildFailedError(HeadwaterError):
-    """A build the webhook receiver ran (or the deploy command after it) exited with an error."""
+    """A build the webhook receiver ran, the deploy command after it, or a build-hook call failed.
+
+    The message is one sentence an operator can act on, never a library's exception text (which
+    may embed a secret URL). `transient` failures (the network, a busy server, a killed build)
+    are worth retrying later; the others (the content, the configuration, a hook that refuses)
+    would fail again the same way. `retry_after` is the wait in seconds the other side asked
+    for; `details` are the lines that explain the failure, e.g. each content problem.
+    """
 
     exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        transient: bool = False,
+        retry_after: float | None = None,
+        details: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.retry_after = retry_after
+        self.details = tuple(details)

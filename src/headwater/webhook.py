@@ -1,199 +1,88 @@
-"""The webhook receiver: verify Contentful's webhooks, keep those that alter the site, and hand
-them to the rebuild queue, whose build runs `headwater build` or calls Netlify's build hook.
+"""The webhook receiver: verify Contentful's webhooks, journal those that alter the site, and
+hand them to the rebuild queue, whose build runs `headwater build` or calls a build hook.
 
-Answers: 202 queued; 200 acknowledged but ignored (a topic that cannot change the site, or a
-repeated delivery); 400 malformed; 401 unsigned, malformed or expired signature headers (no
-usable credentials); 403 a signature that does not match (tampered, or another secret); 405
-any method but POST; 413 a body over 1 MiB, refused from Content-Length or while streaming.
+An accepted webhook is a promise: the change is in the journal (on disk) before the 2xx goes
+out, and leaves it only when a build that covers it has succeeded. Failed builds are retried
+or held as builders.py classifies them; on start the receiver builds whatever is pending.
+
+Answers: 202 journaled and queued; 200 acknowledged but ignored (a topic that cannot change
+the site, or a repeated delivery); 400 malformed; 401 unsigned, malformed or expired signature
+headers (no usable credentials); 403 a signature that does not match (tampered, or another
+secret), or a payload from another space or environment; 405 any method but POST; 413 a body
+over 1 MiB, refused from Content-Length or while streaming; 503 shutting down, or the journal
+could not be written (Contentful retries it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
-import os
 import signal
 import socket
-import subprocess
-import sys
+import sqlite3
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from types import FrameType
 from typing import Any
 
-import requests
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from headwater.builders import describe
+from headwater.changes import Change, classify, parse_change, payload_origin, summarise
 from headwater.coalesce import BuildRecord, RebuildQueue
-from headwater.errors import BuildFailedError, ConfigError, HeadwaterError, SourceError
+from headwater.errors import BuildFailedError, ConfigError, HeadwaterError
+from headwater.journal import Accepted, Journal, iso, parse_iso
 from headwater.signature import TTL, SignatureError, check_freshness, verify_request
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhooks/contentful"
 SECRET_ENV = "CONTENTFUL_WEBHOOK_SECRET"
-CHANGES_ENV = "HEADWATER_CHANGES"
-"""The environment variable a `--build` build finds the changes in, as a JSON list."""
+MIN_SECRET = 32
+"""Characters a signing secret needs at least; Contentful generates 64."""
 MAX_BODY = 1024 * 1024
 IDEMPOTENCY_HEADER = "x-contentful-idempotency-key"
 TOPIC_HEADER = "x-contentful-topic"
-REMEMBERED_KEYS = 10_000
 QUIET = 5.0
 MAX_DELAY = 60.0
 STOP_TIMEOUT = 120.0
 """Seconds a running build may take to finish after SIGTERM before it is stopped."""
-BUILD_TIMEOUT = 1800.0
-FORWARD_TIMEOUT = 30.0
+ALERT_AFTER = 900.0
+"""Seconds a change may wait for a successful build before /healthz says something is wrong."""
+STATUS_LIMIT = 10
+"""Pending changes /status lists (it counts them all)."""
 INSECURE = "[INSECURE: signatures not verified] "
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-
-PUBLISHED_ACTIONS = frozenset({"publish", "unpublish", "delete", "archive"})
-"""Entry and asset actions that change what the Delivery API serves."""
-DRAFT_ACTIONS = frozenset({"create", "save", "auto_save", "unarchive"})
-"""Actions only a preview site shows."""
-
-
-@dataclass(frozen=True)
-class Change:
-    """One change a webhook announced: what it touched, at which version, and why."""
-
-    kind: str
-    """Entry, Asset or ContentType (a content-type change means a full build)."""
-    id: str
-    topic: str
-    version: int | None = None
-    title: str | None = None
-
-    @property
-    def action(self) -> str:
-        return self.topic.rsplit(".", 1)[-1]
-
-    @property
-    def full(self) -> bool:
-        return self.kind == "ContentType"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "id": self.id,
-            "version": self.version,
-            "topic": self.topic,
-            "title": self.title,
-        }
-
-
-def changes_json(changes: Iterable[Change]) -> list[dict[str, Any]]:
-    """The changes in a stable order, as the build and Netlify's hook body receive them."""
-    ordered = sorted(changes, key=lambda c: (c.kind, c.id, c.version or 0, c.topic))
-    return [change.as_dict() for change in ordered]
-
-
-def classify(topic: str, *, preview: bool) -> str | None:
-    """The kind of change a topic queues, or None when it cannot change the site."""
-    parts = topic.split(".")
-    if len(parts) != 3 or parts[0] != "ContentManagement":
-        return None
-    _, kind, action = parts
-    if kind == "ContentType":
-        return kind
-    if kind in ("Entry", "Asset") and (
-        action in PUBLISHED_ACTIONS or (preview and action in DRAFT_ACTIONS)
-    ):
-        return kind
-    return None
-
-
-def _first_text(value: object) -> str | None:
-    """A field's text: the value itself, or the en-US (else first) locale's."""
-    if isinstance(value, dict):
-        value = value.get("en-US", next(iter(value.values()), None))
-    return value if isinstance(value, str) and value.strip() else None
-
-
-def parse_change(kind: str, topic: str, payload: object, *, preview: bool) -> Change:
-    """The change a webhook payload describes; ValueError if it has no sys.id."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("sys"), dict):
-        raise ValueError("the payload has no sys object")
-    sys_ = payload["sys"]
-    entity_id = sys_.get("id")
-    if not isinstance(entity_id, str) or not entity_id:
-        raise ValueError("the payload has no sys.id")
-    # The Delivery API reports a published entry's sys.revision; drafts only have sys.version.
-    keys = ("version",) if preview else ("revision", "publishedVersion", "version")
-    version = next((sys_[key] for key in keys if isinstance(sys_.get(key), int)), None)
-    fields = payload.get("fields")
-    title = None
-    if isinstance(fields, dict):
-        title = _first_text(fields.get("title")) or _first_text(fields.get("name"))
-    return Change(kind=kind, id=entity_id, topic=topic, version=version, title=title)
-
-
-def summarise(changes: Iterable[Change], *, limit: int = 3) -> str:
-    """One line for Netlify's deploy log: "Contentful: 3 entries published — A, B, C, …"."""
-    ordered = changes_json(changes)
-    groups: dict[tuple[str, str], int] = {}
-    for change in ordered:
-        key = (change["kind"], change["topic"].rsplit(".", 1)[-1])
-        groups[key] = groups.get(key, 0) + 1
-    nouns = {"Entry": ("entry", "entries"), "Asset": ("asset", "assets")}
-    parts = []
-    for (kind, action), count in groups.items():
-        if kind == "ContentType":
-            parts.append(f"content model {action} (full build)")
-            continue
-        one, many = nouns.get(kind, (kind.lower(), kind.lower() + "s"))
-        done = {"auto_save": "auto-saved", "save": "saved", "create": "created"}.get(
-            action, action + ("d" if action.endswith("e") else "ed")
-        )
-        parts.append(f"{count} {one if count == 1 else many} {done}")
-    titles = list(dict.fromkeys(c["title"] for c in ordered if c["title"]))
-    text = "Contentful: " + (", ".join(parts) or "no changes")
-    if titles:
-        text += " — " + ", ".join(titles[:limit]) + (", …" if len(titles) > limit else "")
-    return text if len(text) <= 250 else text[:249] + "…"
-
-
-class RecentKeys:
-    """The last `size` idempotency keys seen, so a redelivered webhook counts once."""
-
-    def __init__(self, size: int = REMEMBERED_KEYS) -> None:
-        self._size = size
-        self._keys: OrderedDict[str, None] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, key: str) -> bool:
-        """Remember key; False if it was already remembered."""
-        with self._lock:
-            if key in self._keys:
-                self._keys.move_to_end(key)
-                return False
-            self._keys[key] = None
-            if len(self._keys) > self._size:
-                self._keys.popitem(last=False)
-            return True
 
 
 @dataclass
 class Receiver:
-    """What the receiver's routes share: the secret (None: verification skipped), the
-    queue its builds run from, and the idempotency keys it has seen."""
+    """What the receiver's routes share: the secret (None: verification skipped), the journal
+    and the queue its builds run from, and which space it serves (None: any)."""
 
     queue: RebuildQueue[Change, object]
+    journal: Journal
     secret: str | None
     preview: bool = False
     mode: str = "build"
+    target: str = "a local build"
+    """What a batch goes to, safe to show: never a build hook's full URL."""
+    space: str | None = None
+    environment: str = "master"
+    alert_after: float = ALERT_AFTER
     max_body: int = MAX_BODY
     ttl: float = TTL
     now: Callable[[], float] = time.time
-    keys: RecentKeys = field(default_factory=RecentKeys)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    """Set on SIGTERM or Ctrl-C: new webhooks are refused with 503 from then on."""
 
     def note(self, level: int, message: str, *args: object) -> None:
         """A request log line; every one says so when signatures are not verified."""
@@ -236,8 +125,22 @@ def _target(request: Request) -> str:
     return raw.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
 
 
-async def _accept(receiver: Receiver, request: Request) -> Response:
-    where = f"{request.method} {request.url.path}"
+def _check_origin(receiver: Receiver, payload: object) -> None:
+    """Refuse (403) a payload from a space or environment this receiver does not serve: a
+    webhook of another space signed with the same secret must not rebuild this site."""
+    if receiver.space is None:
+        return
+    space, environment = payload_origin(payload)
+    if (space, environment) != (receiver.space, receiver.environment):
+        raise _Rejection(
+            403,
+            f"the payload is from space {space or '(none)'}, environment {environment}; "
+            f"this receiver serves {receiver.space}/{receiver.environment}",
+        )
+
+
+async def _verified_payload(receiver: Receiver, request: Request) -> object:
+    """The JSON body of a request whose signature holds; _Rejection otherwise."""
     if request.method != "POST":
         raise _Rejection(405, f"method {request.method} not allowed")
     _check_length(request, receiver.max_body)
@@ -262,12 +165,20 @@ async def _accept(receiver: Receiver, request: Request) -> Response:
         except SignatureError as exc:
             raise _Rejection(exc.status, exc.reason) from None
     try:
-        payload = json.loads(body)
+        return json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise _Rejection(400, f"the body is not JSON: {exc}") from None
+
+
+async def _accept(receiver: Receiver, request: Request) -> Response:
+    where = f"{request.method} {request.url.path}"
+    if receiver.stopping.is_set():
+        raise _Rejection(503, "the receiver is shutting down")
+    payload = await _verified_payload(receiver, request)
     topic = request.headers.get(TOPIC_HEADER, "").strip()
     if not topic:
         raise _Rejection(400, "no X-Contentful-Topic header")
+    _check_origin(receiver, payload)
     kind = classify(topic, preview=receiver.preview)
     change = None
     if kind is not None:
@@ -275,21 +186,88 @@ async def _accept(receiver: Receiver, request: Request) -> Response:
             change = parse_change(kind, topic, payload, preview=receiver.preview)
         except ValueError as exc:
             raise _Rejection(400, str(exc)) from None
-    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
-    if key and not receiver.keys.add(key):
+    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip() or None
+    try:
+        # Durable before the answer: after a 2xx, Contentful never sends this again.
+        outcome = await asyncio.to_thread(receiver.journal.accept, change, key)
+    except sqlite3.Error as exc:
+        log.error("the journal %s refused a change: %s", receiver.journal.path, exc)
+        raise _Rejection(503, "the change could not be journaled; not accepted") from None
+    if not isinstance(outcome, Accepted):
         receiver.note(
             logging.INFO, "%s: %s repeated (idempotency key %s); ignored", where, topic, key
         )
         return JSONResponse({"status": "duplicate", "topic": topic}, 200)
-    if change is None:
+    if outcome.change is None:
         receiver.note(logging.INFO, "%s: %s cannot change the site; ignored", where, topic)
         return JSONResponse({"status": "ignored", "topic": topic}, 200)
+    change = outcome.change
     if not receiver.queue.submit(change):
-        raise _Rejection(503, "shutting down; not queued")
-    receiver.note(
-        logging.INFO, "%s: %s %s v%s queued", where, topic, change.id, change.version or "?"
-    )
+        # Stopped between the check above and now: journaled all the same, so it is built on
+        # the next start, and the 2xx is a promise kept.
+        receiver.note(
+            logging.INFO, "%s: %s %s journaled for the next start", where, topic, change.id
+        )
+    else:
+        receiver.note(
+            logging.INFO, "%s: %s %s v%s queued", where, topic, change.id, change.version or "?"
+        )
     return JSONResponse({"status": "queued", "change": change.as_dict()}, 202)
+
+
+def status_report(receiver: Receiver) -> dict[str, Any]:
+    """What /status shows; reads the journal, so call it off the event loop."""
+    now = receiver.now()
+    queue = receiver.queue.status()
+    summary = receiver.journal.summary(STATUS_LIMIT)
+    last = queue.last
+    failing = last is not None and last.error is not None and queue.attempts > 0
+    last_error = describe(last.error) if failing and last and last.error else None
+    problems: list[str] = []
+    if failing and last and isinstance(last.error, BuildFailedError):
+        problems = list(last.error.details)
+    if last_error is None:
+        # Failures noted before a restart are in the journal.
+        last_error = next((p.last_error for p in summary.first if p.last_error), None)
+    oldest_age = None if summary.oldest is None else max(0.0, now - parse_iso(summary.oldest))
+    return {
+        **queue.as_dict(),
+        "mode": receiver.mode,
+        "target": receiver.target,
+        "preview": receiver.preview,
+        "verified": receiver.secret is not None,
+        "space": None if receiver.space is None else f"{receiver.space}/{receiver.environment}",
+        "journal": str(receiver.journal.path),
+        "pending": {
+            "count": summary.count,
+            "oldest_age_seconds": None if oldest_age is None else round(oldest_age, 3),
+            "changes": [pending.as_dict() for pending in summary.first],
+        },
+        "next_retry": None if queue.retry_in is None else _iso_seconds(now + queue.retry_in),
+        "last_error": last_error,
+        "problems": problems,
+    }
+
+
+def _iso_seconds(moment: float) -> str:
+    return iso(moment)[:19] + "Z"
+
+
+def health_report(receiver: Receiver) -> tuple[int, dict[str, Any]]:
+    """/healthz: 503 when a change has waited longer than alert_after for a good build."""
+    summary = receiver.journal.summary(1)
+    if summary.oldest is None:
+        return 200, {"ok": True}
+    age = receiver.now() - parse_iso(summary.oldest)
+    if age <= receiver.alert_after:
+        return 200, {"ok": True}
+    last_error = summary.first[0].last_error if summary.first else None
+    reason = (
+        f"{summary.count} change(s) pending; the oldest has waited {age:.0f} s for a successful "
+        f"build (alert after {receiver.alert_after:.0f} s)"
+        + (f"; last error: {last_error}" if last_error else "")
+    )
+    return 503, {"ok": False, "reason": reason, "pending": summary.count}
 
 
 def create_app(receiver: Receiver) -> Starlette:
@@ -313,18 +291,12 @@ def create_app(receiver: Receiver) -> Starlette:
                 headers = {"Connection": "close"}
             return JSONResponse({"error": exc.reason}, exc.status, headers)
 
-    def healthz(request: Request) -> Response:
-        return JSONResponse({"ok": True})
+    async def healthz(request: Request) -> Response:
+        code, body = await asyncio.to_thread(health_report, receiver)
+        return JSONResponse(body, code)
 
-    def status(request: Request) -> Response:
-        return JSONResponse(
-            {
-                **receiver.queue.status().as_dict(),
-                "mode": receiver.mode,
-                "preview": receiver.preview,
-                "verified": receiver.secret is not None,
-            }
-        )
+    async def status(request: Request) -> Response:
+        return JSONResponse(await asyncio.to_thread(status_report, receiver))
 
     return Starlette(
         routes=[
@@ -335,131 +307,62 @@ def create_app(receiver: Receiver) -> Starlette:
     )
 
 
-class SubprocessBuilder:
-    """Builds in a child `python -m headwater build`, then runs the deploy command, if any.
-
-    A crash or non-zero exit raises BuildFailedError; the receiver carries on, and the live
-    output stays the last good one because a build swaps it in atomically.
-    """
-
-    def __init__(
-        self,
-        project: Path,
-        *,
-        preview: bool = False,
-        deploy_command: str | None = None,
-        env: Mapping[str, str] | None = None,
-        timeout: float = BUILD_TIMEOUT,
-    ) -> None:
-        self._project = project
-        self._preview = preview
-        self._deploy = deploy_command
-        self._env = dict(os.environ if env is None else env)
-        self._timeout = timeout
-        self._lock = threading.Lock()
-        self._running: subprocess.Popen[str] | None = None
-
-    def command(self, changes: frozenset[Change]) -> list[str]:
-        command = [sys.executable, "-m", "headwater", "--project", str(self._project), "build"]
-        if self._preview:
-            command.append("--preview")
-        if any(change.full for change in changes):
-            command.append("--full")
-        return command
-
-    def __call__(self, changes: frozenset[Change]) -> str:
-        env = {**self._env, CHANGES_ENV: json.dumps(changes_json(changes))}
-        self._run("build", self.command(changes), env, shell=False)
-        if self._deploy:
-            self._run("deploy", self._deploy, env, shell=True)
-        return "built and deployed" if self._deploy else "built"
-
-    def _run(self, what: str, command: str | list[str], env: dict[str, str], shell: bool) -> None:
-        # A session of its own: Ctrl-C in the terminal stops the receiver, which then lets
-        # the build finish rather than have it interrupted too.
-        with subprocess.Popen(
-            command,
-            shell=shell,
-            env=env,
-            cwd=self._project,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-        ) as process:
-            with self._lock:
-                self._running = process
-            try:
-                output, _ = process.communicate(timeout=self._timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                output, _ = process.communicate()
-                raise BuildFailedError(f"{what} took more than {self._timeout:.0f} s") from None
-            finally:
-                with self._lock:
-                    self._running = None
-        lines = output.strip().splitlines()
-        for line in lines:
-            log.info("%s: %s", what, line)
-        if process.returncode != 0:
-            how = (
-                f"was killed by signal {-process.returncode}"
-                if process.returncode < 0
-                else f"exited with status {process.returncode}"
-            )
-            tail = " | ".join(lines[-5:])
-            raise BuildFailedError(f"{what} {how}" + (f": {tail}" if tail else ""))
-
-    def terminate(self) -> None:
-        """Stop a running build (after the shutdown grace period)."""
-        with self._lock:
-            if self._running is not None and self._running.poll() is None:
-                self._running.terminate()
-
-
-class Forwarder:
-    """Calls Netlify's build hook once per batch, titled with what changed."""
-
-    def __init__(
-        self, url: str, session: requests.Session | None = None, timeout: float = FORWARD_TIMEOUT
-    ) -> None:
-        self._url = url
-        self._session = session or requests.Session()
-        self._timeout = timeout
-
-    def __call__(self, changes: frozenset[Change]) -> str:
-        title = summarise(changes)
-        body = {"source": "headwater", "changes": changes_json(changes)}
-        try:
-            response = self._session.post(
-                self._url, params={"trigger_title": title}, json=body, timeout=self._timeout
-            )
-        except requests.RequestException as exc:
-            raise SourceError(f"the build hook could not be reached: {exc}") from exc
-        if response.status_code >= 400:
-            raise SourceError(f"the build hook answered {response.status_code}")
-        return f"forwarded: {title}"
-
-    def close(self) -> None:
-        self._session.close()
-
-
 def log_build(record: BuildRecord[Change, object]) -> None:
-    """One log line per finished build."""
+    """The one log line of a finished build: how it went, and what happens next."""
     title = summarise(record.changes)
-    if record.error is None:
-        log.info("build %d done in %.2f s (%s)", record.number, record.duration, title)
-    elif isinstance(record.error, HeadwaterError):
-        log.error("build %d failed: %s (%s)", record.number, record.error, title)
+    error = record.error
+    if error is None:
+        log.info(
+            "build %d done in %.2f s: %s (%s)", record.number, record.duration, record.result, title
+        )
+        return
+    if record.retry_in is not None:
+        then = f"retry in {record.retry_in:.1f} s, at {_iso_seconds(time.time() + record.retry_in)}"
+    elif record.held:
+        then = f"its {len(record.changes)} change(s) wait for the next publish (not retried)"
     else:
-        log.error("build %d crashed (%s)", record.number, title, exc_info=record.error)
+        then = "it is retried with the changes that arrived meanwhile"
+    sentence = describe(error)
+    details = error.details if isinstance(error, BuildFailedError) else ()
+    level = logging.WARNING if record.retry_in is not None else logging.ERROR
+    log.log(
+        level,
+        "build %d failed (attempt %d): %s; %s%s",
+        record.number,
+        record.attempt,
+        sentence,
+        then,
+        "".join(f"\n  {line}" for line in details if line not in sentence),
+        # A bug of ours rather than the build's: its traceback is what a fix needs.
+        exc_info=None if isinstance(error, HeadwaterError) else error,
+    )
+
+
+def settle_in(journal: Journal) -> Callable[[BuildRecord[Change, object]], None]:
+    """A queue subscriber that removes a good build's changes from the journal (exactly the
+    rows it covered) and notes a failed attempt on them."""
+
+    def settle(record: BuildRecord[Change, object]) -> None:
+        seqs = [change.seq for change in record.changes if change.seq is not None]
+        if record.error is None:
+            journal.complete(seqs)
+        else:
+            journal.note_attempt(seqs, describe(record.error))
+
+    return settle
 
 
 def require_secret(env: Mapping[str, str], insecure: bool) -> str | None:
-    """The signing secret, None when verification is skipped; ConfigError when missing."""
+    """The signing secret, None when verification is skipped; ConfigError when missing or too
+    short to resist guessing."""
     secret = env.get(SECRET_ENV, "").strip()
     if secret:
+        if len(secret) < MIN_SECRET:
+            raise ConfigError(
+                f"{SECRET_ENV} is {len(secret)} characters long; a signing secret needs at "
+                f"least {MIN_SECRET}. Use the one Contentful generates in the webhook's "
+                "settings (Secret request verification)."
+            )
         return secret
     if insecure:
         log.warning("%sanyone who can reach this receiver can trigger builds", INSECURE)
@@ -488,6 +391,19 @@ def _terminate_gracefully() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, telling the receiver the moment a stop signal arrives, so that webhooks still
+    in flight are refused (503, Contentful retries) rather than queued behind the shutdown."""
+
+    def __init__(self, config: uvicorn.Config, stopping: threading.Event) -> None:
+        super().__init__(config)
+        self._stopping = stopping
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._stopping.set()
+        super().handle_exit(sig, frame)
+
+
 def run_receiver(
     receiver: Receiver,
     sock: socket.socket,
@@ -496,8 +412,9 @@ def run_receiver(
     stop_timeout: float = STOP_TIMEOUT,
     on_timeout: Callable[[], None] | None = None,
 ) -> None:
-    """Serve the receiver on sock until SIGTERM or Ctrl-C; then let a running build finish
-    (up to stop_timeout seconds, then `on_timeout()`) and return."""
+    """Build what the journal holds, serve the receiver on sock until SIGTERM or Ctrl-C; then
+    let a running build finish (up to stop_timeout seconds, then `on_timeout()`) and return.
+    What is not built yet stays in the journal for the next start."""
     host, port = sock.getsockname()[:2]
     config = uvicorn.Config(
         create_app(receiver),
@@ -507,8 +424,17 @@ def run_receiver(
         log_config=None,
         timeout_graceful_shutdown=5,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config, receiver.stopping)
+    receiver.queue.subscribe(settle_in(receiver.journal))
     receiver.queue.subscribe(log_build)
+    pending = [row.change for row in receiver.journal.pending()]
+    if pending:
+        log.info(
+            "%d change(s) pending in %s from before the restart; building them now",
+            len(pending),
+            receiver.journal.path,
+        )
+        receiver.queue.restore(pending)
     receiver.queue.start()
     try:
         with _terminate_gracefully():
@@ -518,6 +444,7 @@ def run_receiver(
     except KeyboardInterrupt:
         log.info("interrupted")
     finally:
+        receiver.stopping.set()
         if receiver.queue.status().state == "building":
             log.warning("waiting up to %.0f s for the running build to finish", stop_timeout)
         if not receiver.queue.stop(stop_timeout):
@@ -525,3 +452,8 @@ def run_receiver(
             if on_timeout is not None:
                 on_timeout()
             receiver.queue.stop(stop_timeout)
+        left = len(receiver.journal.pending())
+        if left:
+            log.info(
+                "%d change(s) stay pending in %s for the next start", left, receiver.journal.path
+            )
