@@ -89,7 +89,9 @@ class Receiver:
         log.log(level, (INSECURE if self.secret is None else "") + message, *args)
 
 
-class _Rejection(Exception):
+class Rejection(Exception):
+    """A webhook request refused: the status to answer, and why."""
+
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
         self.status = status
@@ -101,9 +103,9 @@ def _check_length(request: Request, limit: int) -> None:
     length = request.headers.get("content-length")
     if length is not None:
         if not length.isdigit():
-            raise _Rejection(400, f"malformed Content-Length {length[:20]!r}")
+            raise Rejection(400, f"malformed Content-Length {length[:20]!r}")
         if int(length) > limit:
-            raise _Rejection(413, f"body of {int(length)} bytes declared (limit {limit})")
+            raise Rejection(413, f"body of {int(length)} bytes declared (limit {limit})")
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -113,7 +115,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _Rejection(413, f"body passed {limit} bytes while streaming")
+            raise Rejection(413, f"body passed {limit} bytes while streaming")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -125,31 +127,42 @@ def _target(request: Request) -> str:
     return raw.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
 
 
-def _check_origin(receiver: Receiver, payload: object) -> None:
-    """Refuse (403) a payload from a space or environment this receiver does not serve: a
+def check_origin(payload: object, space: str | None, environment: str) -> None:
+    """Refuse (403) a payload from a space or environment other than the one served: a
     webhook of another space signed with the same secret must not rebuild this site."""
-    if receiver.space is None:
+    if space is None:
         return
-    space, environment = payload_origin(payload)
-    if (space, environment) != (receiver.space, receiver.environment):
-        raise _Rejection(
+    found, found_environment = payload_origin(payload)
+    if (found, found_environment) != (space, environment):
+        raise Rejection(
             403,
-            f"the payload is from space {space or '(none)'}, environment {environment}; "
-            f"this receiver serves {receiver.space}/{receiver.environment}",
+            f"the payload is from space {found or '(none)'}, environment {found_environment}; "
+            f"this receiver serves {space}/{environment}",
         )
 
 
-async def _verified_payload(receiver: Receiver, request: Request) -> object:
-    """The JSON body of a request whose signature holds; _Rejection otherwise."""
+@dataclass(frozen=True)
+class Verifier:
+    """How a webhook request is checked: Contentful's signature with this secret (None: not
+    checked), made within ttl seconds of now, with a body of at most max_body bytes."""
+
+    secret: str | None
+    max_body: int = MAX_BODY
+    ttl: float = TTL
+    now: Callable[[], float] = time.time
+
+
+async def verified_payload(receiver: Receiver | Verifier, request: Request) -> object:
+    """The JSON body of a request whose signature holds; Rejection otherwise."""
     if request.method != "POST":
-        raise _Rejection(405, f"method {request.method} not allowed")
+        raise Rejection(405, f"method {request.method} not allowed")
     _check_length(request, receiver.max_body)
     headers = dict(request.headers.items())
     if receiver.secret is not None:
         try:
             check_freshness(headers, now=receiver.now(), ttl=receiver.ttl)
         except SignatureError as exc:
-            raise _Rejection(exc.status, exc.reason) from None
+            raise Rejection(exc.status, exc.reason) from None
     body = await _read_body(request, receiver.max_body)
     if receiver.secret is not None:
         try:
@@ -163,36 +176,36 @@ async def _verified_payload(receiver: Receiver, request: Request) -> object:
                 ttl=receiver.ttl,
             )
         except SignatureError as exc:
-            raise _Rejection(exc.status, exc.reason) from None
+            raise Rejection(exc.status, exc.reason) from None
     try:
         return json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise _Rejection(400, f"the body is not JSON: {exc}") from None
+        raise Rejection(400, f"the body is not JSON: {exc}") from None
 
 
 async def _accept(receiver: Receiver, request: Request) -> Response:
     where = f"{request.method} {request.url.path}"
     if receiver.stopping.is_set():
-        raise _Rejection(503, "the receiver is shutting down")
-    payload = await _verified_payload(receiver, request)
+        raise Rejection(503, "the receiver is shutting down")
+    payload = await verified_payload(receiver, request)
     topic = request.headers.get(TOPIC_HEADER, "").strip()
     if not topic:
-        raise _Rejection(400, "no X-Contentful-Topic header")
-    _check_origin(receiver, payload)
+        raise Rejection(400, "no X-Contentful-Topic header")
+    check_origin(payload, receiver.space, receiver.environment)
     kind = classify(topic, preview=receiver.preview)
     change = None
     if kind is not None:
         try:
             change = parse_change(kind, topic, payload, preview=receiver.preview)
         except ValueError as exc:
-            raise _Rejection(400, str(exc)) from None
+            raise Rejection(400, str(exc)) from None
     key = request.headers.get(IDEMPOTENCY_HEADER, "").strip() or None
     try:
         # Durable before the answer: after a 2xx, Contentful never sends this again.
         outcome = await asyncio.to_thread(receiver.journal.accept, change, key)
     except sqlite3.Error as exc:
         log.error("the journal %s refused a change: %s", receiver.journal.path, exc)
-        raise _Rejection(503, "the change could not be journaled; not accepted") from None
+        raise Rejection(503, "the change could not be journaled; not accepted") from None
     if not isinstance(outcome, Accepted):
         receiver.note(
             logging.INFO, "%s: %s repeated (idempotency key %s); ignored", where, topic, key
@@ -276,7 +289,7 @@ def create_app(receiver: Receiver) -> Starlette:
     async def webhook(request: Request) -> Response:
         try:
             return await _accept(receiver, request)
-        except _Rejection as exc:
+        except Rejection as exc:
             receiver.note(
                 logging.WARNING,
                 "%s %s rejected (%d): %s; nothing queued",
