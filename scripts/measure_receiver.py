@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from headwater.signature import sign_request
+from headwater.contentful.signature import sign_request
 
 SECRET = "m" * 64
 WEBHOOK_PATH = "/webhooks/contentful"

@@ -31,9 +31,9 @@ from typing import Any
 
 import requests
 
+from headwater.contentful.markdown_richtext import markdown_to_richtext
 from headwater.errors import ConfigError, ContentError, HeadwaterError, SourceError
 from headwater.model import Link, Problem, entry_label
-from headwater.richtext import markdown_to_richtext
 from headwater.schema_push import ManagementClient, ManagementSettings, push_schema
 from headwater.sources.local import SETTINGS_TYPE, load_snapshot
 

@@ -15,9 +15,9 @@ from click.testing import CliRunner, Result
 from headwater.cache import ContentCache
 from headwater.cli import main
 from headwater.content import check_snapshot
+from headwater.contentful.signature import sign_request
 from headwater.model import Content, Problem, RawEntry, Snapshot
 from headwater.schema import ContentModel
-from headwater.signature import sign_request
 from headwater.site import entry_url
 
 REPO = Path(__file__).resolve().parent.parent

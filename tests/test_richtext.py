@@ -11,8 +11,9 @@ from typing import Any
 import frontmatter
 import pytest
 
+from headwater.contentful.markdown_richtext import markdown_to_richtext
+from headwater.contentful.richtext import render_richtext, richtext_words
 from headwater.markup import MarkdownRenderer, _anchor_headings
-from headwater.richtext import markdown_to_richtext, render_richtext, richtext_words
 
 FIXTURES = Path(__file__).parent / "fixtures" / "contentful"
 CONTENT = Path(__file__).resolve().parent.parent / "content"
@@ -275,7 +276,7 @@ def test_unknown_node_type_keeps_its_text_and_warns_once(caplog: pytest.LogCaptu
             {"nodeType": "accordion", "data": {}, "content": []},
         ],
     }
-    with caplog.at_level(logging.WARNING, logger="headwater.richtext"):
+    with caplog.at_level(logging.WARNING, logger="headwater.contentful.richtext"):
         html = render(document)
     assert html == "<p>Opening hours</p>\n<p>Mon to Fri</p>\n"
     warnings = [r.getMessage() for r in caplog.records]

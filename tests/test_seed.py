@@ -16,9 +16,9 @@ import requests
 import responses
 from responses import matchers
 
+from headwater.contentful.richtext import render_richtext
 from headwater.errors import ConfigError, ContentError
 from headwater.markup import MarkdownRenderer, _anchor_headings
-from headwater.richtext import render_richtext
 from headwater.schema_push import MEDIA_TYPE, ManagementClient, ManagementSettings
 
 REPO = Path(__file__).resolve().parent.parent

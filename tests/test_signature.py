@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from headwater.signature import (
+from headwater.contentful.signature import (
     SignatureError,
     canonical_request,
     normalise_path,

@@ -12,12 +12,12 @@ from typing import Any, Protocol
 import jinja2
 from markupsafe import Markup
 
+from headwater.contentful.richtext import render_richtext, richtext_words
 from headwater.errors import ConfigError
 from headwater.links import finish_body
 from headwater.markup import Body, Heading, MarkdownRenderer, reading_minutes
 from headwater.model import Asset, Entry, LongText
 from headwater.redirects import link_resolver
-from headwater.richtext import render_richtext, richtext_words
 from headwater.site import Route, Site, jsonld_text, page_jsonld
 
 MONTHS = ("January", "February", "March", "April", "May", "June") + (

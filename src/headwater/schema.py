@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from headwater.contentful.richtext import references
 from headwater.errors import ConfigError
 from headwater.links import (
     BodyLink,
@@ -36,7 +37,6 @@ from headwater.model import (
     RawEntry,
     local_asset_id,
 )
-from headwater.richtext import references
 
 SETTINGS_TYPE = "siteSettings"
 SYMBOL_MAX = 256
@@ -289,8 +289,8 @@ def _check_body_link(
 def _long_text(entry_id: str, name: str, value: Any) -> LongText:
     # Imported here: only entries with bodies need the renderers' word counts.
     from headwater.cache import text_digest
+    from headwater.contentful.richtext import richtext_words
     from headwater.markup import count_words
-    from headwater.richtext import richtext_words
 
     words = count_words(value) if isinstance(value, str) else richtext_words(value)
     return LongText(entry_id, name, text_digest(value), words)

@@ -38,9 +38,9 @@ from starlette.routing import Route
 from headwater.builders import describe
 from headwater.changes import Change, classify, parse_change, payload_origin, summarise
 from headwater.coalesce import BuildRecord, RebuildQueue
+from headwater.contentful.signature import TTL, SignatureError, check_freshness, verify_request
 from headwater.errors import BuildFailedError, ConfigError, HeadwaterError
 from headwater.journal import Accepted, Journal, iso, parse_iso
-from headwater.signature import TTL, SignatureError, check_freshness, verify_request
 
 log = logging.getLogger(__name__)
 
