@@ -15,6 +15,7 @@ import base64
 import copy
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -106,6 +107,10 @@ class ContentfulServer:
         self.max_items = max_items
         """Pages asking for more items than this get 400 "Response size too big"."""
         self.requests: list[str] = []
+        self.trickle: float | None = None
+        """Seconds between the bytes of a /sync answer: a server that is slow, not down."""
+        self.reject_tokens = False
+        """Answer a delta's sync token with 404, as Contentful does for one it no longer knows."""
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
@@ -167,6 +172,8 @@ class ContentfulServer:
             except ValueError:
                 return 400, _error("BadRequest", "The sync token is invalid.")
             if "position" in state:  # a token from nextSyncUrl: everything since then
+                if self.reject_tokens:
+                    return 404, _error("NotFound", "The resource could not be found.")
                 touched = self.space.delta(state["position"])
                 keys = [f"{_kind(c)}:{c['sys']['id']}" for c in touched]
                 state = {"items": keys, "end": len(self.space.changes), "at": 0}
@@ -199,8 +206,13 @@ class ContentfulServer:
             return 400, _error(
                 "BadRequest", "Response size too big. Maximum allowed response size: 7340032B."
             )
+        wanted = set(query["sys.id[in]"].split(",")) if "sys.id[in]" in query else None
         every = sorted(
-            (item for key, item in self.space.items.items() if key.startswith(kind + ":")),
+            (
+                item
+                for key, item in self.space.items.items()
+                if key.startswith(kind + ":") and (wanted is None or item["sys"]["id"] in wanted)
+            ),
             key=lambda item: item["sys"]["id"],
         )
         body = _array(every[skip : skip + limit], total=len(every), skip=skip, limit=limit)
@@ -219,7 +231,16 @@ def _handler(server: ContentfulServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "application/vnd.contentful.delivery.v1+json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            if server.trickle is not None and parts.path.endswith("/sync"):
+                try:
+                    for byte in data:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(server.trickle)  # a slow server, not a test's wait
+                except OSError:
+                    return  # the client gave up
+            else:
+                self.wfile.write(data)
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass  # the test reads server.requests instead of stderr

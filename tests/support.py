@@ -156,3 +156,21 @@ def validate(snapshot: Snapshot, model: ContentModel) -> tuple[Content | None, l
 def read_all(snapshot: Snapshot) -> dict[str, RawEntry]:
     """Every raw entry of a snapshot, by id."""
     return snapshot.reader.read(list(snapshot.heads))
+
+
+def stores_of(folder: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """What every SQLite store below folder holds (its tables' rows), not its bytes: WAL mode
+    makes side files when a store is only read."""
+    import sqlite3
+
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    for path in sorted(folder.rglob("*.sqlite3")):
+        db = sqlite3.connect(path)
+        try:
+            tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            for table in sorted(tables):
+                rows = db.execute(f"SELECT * FROM {table}").fetchall()  # noqa: S608
+                found[f"{path.relative_to(folder)}:{table}"] = sorted(rows, key=repr)
+        finally:
+            db.close()
+    return found

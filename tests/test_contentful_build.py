@@ -114,15 +114,13 @@ def test_pull_reports_changes_and_a_deleted_article_leaves_the_site(tmp_path: Pa
 def test_cms_failure_exits_3_and_leaves_site_and_store_as_they_were(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from support import headwater, snapshot_tree
+    from support import headwater, snapshot_tree, stores_of
 
-    import headwater.sources.contentful as contentful
+    import headwater.contentful.sync as sync
 
     # Retries back off for real in production; here they need not wait.
     monkeypatch.setattr(
-        contentful,
-        "load_contentful",
-        functools.partial(contentful.load_contentful, sleep=lambda s: None),
+        sync, "open_snapshot", functools.partial(sync.open_snapshot, sleep=lambda s: None)
     )
     project = make_project(tmp_path / "site")
     with ContentfulServer(FakeSpace.from_fixtures(FIXTURES)) as server:
@@ -132,13 +130,13 @@ def test_cms_failure_exits_3_and_leaves_site_and_store_as_they_were(
         monkeypatch.setenv("CONTENTFUL_HOST", server.url)
         assert headwater(project, "build").exit_code == 0
     site = snapshot_tree(project / "public")
-    store = snapshot_tree(project / ".cache" / "headwater" / "contentful")
+    store = stores_of(project / ".cache" / "headwater" / "contentful")
 
     result = headwater(project, "build")  # the server is gone: every attempt is refused
     assert result.exit_code == 3, result.output
     assert "did not answer GET /spaces/" in result.output and DELIVERY_TOKEN not in result.output
     assert snapshot_tree(project / "public") == site
-    assert snapshot_tree(project / ".cache" / "headwater" / "contentful") == store
+    assert stores_of(project / ".cache" / "headwater" / "contentful") == store
 
 
 def test_build_after_a_webhook_waits_until_the_cdn_shows_the_change(
@@ -149,9 +147,9 @@ def test_build_after_a_webhook_waits_until_the_cdn_shows_the_change(
 
     from support import headwater
 
-    import headwater.build as build_module
+    import headwater.contentful.sync as sync
 
-    monkeypatch.setattr(build_module, "FRESHNESS_DELAYS", (0.0, 0.0, 0.0))
+    monkeypatch.setattr(sync, "FRESHNESS_DELAYS", (0.0, 0.0, 0.0))
     project = make_project(tmp_path / "site")
     space = FakeSpace.from_fixtures(FIXTURES)
     second = space.items["Entry:4ZxCvBnM2qWeRtYuIoPlKj"]

@@ -17,8 +17,9 @@ import requests
 import responses
 from responses import matchers
 
+from headwater.contentful.management import MEDIA_TYPE, push_schema
+from headwater.contentful.settings import ContentfulSettings
 from headwater.errors import ConfigError, SourceError
-from headwater.schema_push import MEDIA_TYPE, ManagementSettings, push_schema
 
 FIXTURES = Path(__file__).parent / "fixtures" / "contentful"
 SCHEMA = Path(__file__).resolve().parent.parent / "cms_schema"
@@ -26,7 +27,7 @@ TOKEN = "CFPAT-secret-management-token"
 SPACE = "yadj1kx9rmg0"
 BASE = "https://api.contentful.com"
 ENV_PATH = f"/spaces/{SPACE}/environments/master"
-SETTINGS = ManagementSettings(space_id=SPACE, environment="master", token=TOKEN)
+SETTINGS = ContentfulSettings(space=SPACE, environment="master", management_token=TOKEN)
 
 
 def fixture(name: str) -> Any:
@@ -459,9 +460,11 @@ def test_network_failures_are_retried_then_reported(
     schema: Path, mock: responses.RequestsMock
 ) -> None:
     mock.add(responses.GET, f"{BASE}{ENV_PATH}", body=requests.ConnectionError("refused"))
-    with pytest.raises(SourceError, match=r"cannot reach .* after 4 attempts: ConnectionError"):
+    with pytest.raises(
+        SourceError, match=r"did not answer GET .* after 5 attempts \(last: ConnectionError\)"
+    ):
         push(schema)
-    assert len(mock.calls) == 4
+    assert len(mock.calls) == 5
 
 
 def test_rate_limits_and_server_errors_are_waited_out(
@@ -507,30 +510,34 @@ def test_a_type_saved_but_not_active_is_activated(
 
 
 def test_settings_come_from_the_environment() -> None:
-    settings = ManagementSettings.from_env(
+    settings = ContentfulSettings.from_env(
         {
             "CONTENTFUL_SPACE_ID": "abc",
             "CONTENTFUL_MANAGEMENT_TOKEN": "t",
             "CONTENTFUL_MANAGEMENT_HOST": "http://127.0.0.1:8123/",
-        }
+        },
+        management=True,
     )
-    assert (settings.environment, settings.base_url) == ("master", "http://127.0.0.1:8123")
-    eu = ManagementSettings.from_env(
+    assert (settings.environment, settings.management_host) == ("master", "http://127.0.0.1:8123")
+    eu = ContentfulSettings.from_env(
         {
             "CONTENTFUL_SPACE_ID": "abc",
             "CONTENTFUL_MANAGEMENT_TOKEN": "t",
             "CONTENTFUL_ENVIRONMENT": "staging",
             "CONTENTFUL_MANAGEMENT_HOST": "api.eu.contentful.com",
-        }
+        },
+        management=True,
     )
-    assert (eu.environment, eu.base_url) == ("staging", "https://api.eu.contentful.com")
-    with pytest.raises(ConfigError, match="^CONTENTFUL_MANAGEMENT_TOKEN must be set"):
-        ManagementSettings.from_env({"CONTENTFUL_SPACE_ID": "abc"})
-    with pytest.raises(ConfigError, match="CONTENTFUL_SPACE_ID and CONTENTFUL_MANAGEMENT_TOKEN"):
-        ManagementSettings.from_env({})
+    assert (eu.environment, eu.management_host) == ("staging", "https://api.eu.contentful.com")
+    with pytest.raises(ConfigError, match="^CONTENTFUL_MANAGEMENT_TOKEN is not set"):
+        ContentfulSettings.from_env({"CONTENTFUL_SPACE_ID": "abc"}, management=True)
+    with pytest.raises(
+        ConfigError, match="CONTENTFUL_SPACE_ID and CONTENTFUL_MANAGEMENT_TOKEN are not set"
+    ):
+        ContentfulSettings.from_env({}, management=True)
 
 
 def test_a_malformed_schema_file_is_a_configuration_error(schema: Path) -> None:
     (schema / "topic.json").write_text("{ not json", encoding="utf-8")
-    with pytest.raises(ConfigError, match="topic.json: cannot read the content model"):
+    with pytest.raises(ConfigError, match="topic.json: not a Contentful content type"):
         push(schema)

@@ -16,15 +16,18 @@ import requests
 import responses
 from responses import matchers
 
+from headwater.contentful.management import MEDIA_TYPE, ManagementClient
 from headwater.contentful.richtext import render_richtext
+from headwater.contentful.settings import ContentfulSettings
 from headwater.errors import ConfigError, ContentError
 from headwater.markup import MarkdownRenderer, _anchor_headings
-from headwater.schema_push import MEDIA_TYPE, ManagementClient, ManagementSettings
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "contentful"
-SETTINGS = ManagementSettings(space_id="yadj1kx9rmg0", environment="master", token="CFPAT-x")
-ENV = f"https://api.contentful.com/spaces/{SETTINGS.space_id}/environments/master"
+SETTINGS = ContentfulSettings(
+    space="yadj1kx9rmg0", environment="master", management_token="CFPAT-x"
+)
+ENV = f"https://api.contentful.com/spaces/{SETTINGS.space}/environments/master"
 
 
 def load_script() -> ModuleType:
@@ -263,7 +266,9 @@ def test_seeding_refuses_a_space_that_has_entries(tmp_path: Path) -> None:
 
 
 def test_upload_host_sits_beside_the_management_host() -> None:
-    eu = ManagementSettings("s", "master", "t", base_url="https://api.eu.contentful.com")
+    eu = ContentfulSettings(
+        "s", "master", management_token="t", management_host="https://api.eu.contentful.com"
+    )
     assert seed_script.upload_base(eu) == "https://upload.eu.contentful.com"
     assert seed_script.upload_base(eu, "http://127.0.0.1:9/") == "http://127.0.0.1:9"
 

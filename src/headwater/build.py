@@ -6,7 +6,6 @@ import contextlib
 import datetime as dt
 import gc
 import hashlib
-import json
 import logging
 import os
 import time
@@ -52,7 +51,7 @@ from headwater.sources.local import load_snapshot
 from headwater.writer import Publisher, WriteReport, list_files, spare_folder
 
 if TYPE_CHECKING:
-    from headwater.sources.contentful import PullReport
+    from headwater.contentful.sync import PullReport
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +72,6 @@ class BuildReport:
     out_dir: Path
 
 
-FRESHNESS_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 30.0, 30.0)
-"""Seconds between re-syncs while the CDN catches up with a webhook (about two minutes)."""
-
-
 def load_source(options: BuildOptions, model: ContentModel) -> Snapshot:
     project = options.project
     if options.source == "local":
@@ -88,91 +83,33 @@ def load_source(options: BuildOptions, model: ContentModel) -> Snapshot:
             project.content_dir, index_file=index, slugged=slugged, drafts=options.drafts
         )
     # Imported here: only Contentful builds need requests and the sync machinery.
-    from headwater.sources.contentful import ContentfulSettings, load_contentful
+    from headwater.contentful.settings import ContentfulSettings
+    from headwater.contentful.sync import open_snapshot
 
-    settings = ContentfulSettings.from_env(os.environ, preview=options.preview)
-    expected = expected_changes(os.environ)
-    model_digest = digest_files(list(project.schema_dir.glob("*.json")), project.root)
-    delays = iter(FRESHNESS_DELAYS)
-    while True:
-        snapshot = load_contentful(
-            settings,
-            cache_dir=project.cache_dir,
-            model_types=set(model.types),
-            preview=options.preview,
-            full=options.full,
-            model_digest=model_digest,
-        )
-        pending = [c for c in expected if not _visible(c, snapshot)]
-        delay = next(delays, None)
-        if not pending or delay is None:
-            if pending:
-                log.warning(
-                    "Contentful still does not show %s; building with what it serves",
-                    ", ".join(_describe(c) for c in pending),
-                )
-            return snapshot
-        # Contentful sends webhooks before its CDN has the change: wait, then sync again.
-        log.warning(
-            "waiting %.0f s for Contentful's CDN to show %s",
-            delay,
-            ", ".join(_describe(c) for c in pending),
-        )
-        time.sleep(delay)
-
-
-def expected_changes(env: Mapping[str, str]) -> list[dict[str, Any]]:
-    """What the webhook said changed: from the receiver (HEADWATER_CHANGES) or from Netlify's
-    build hook (INCOMING_HOOK_BODY, the receiver's forwarded body)."""
-    raw = env.get("HEADWATER_CHANGES")
-    if not raw and env.get("INCOMING_HOOK_BODY"):
-        raw = env["INCOMING_HOOK_BODY"]
-    if not raw:
-        return []
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        log.warning("ignoring a build-hook body that is not JSON")
-        return []
-    changes = data.get("changes", []) if isinstance(data, dict) else data
-    found = [c for c in changes if isinstance(c, dict) and c.get("kind") in ("Entry", "Asset")]
-    if found:
-        log.info("triggered by %s", ", ".join(_describe(c) for c in found))
-    return found
-
-
-def _visible(change: dict[str, Any], snapshot: Snapshot) -> bool:
-    """Whether the synced content already reflects one webhook's change."""
-    ident = str(change.get("id", ""))
-    gone = str(change.get("topic", "")).rsplit(".", 1)[-1] in ("unpublish", "delete", "archive")
-    if change.get("kind") == "Asset":
-        return (ident not in snapshot.assets) if gone else (ident in snapshot.assets)
-    entry = snapshot.heads.get(ident)
-    if gone or entry is None:
-        return gone == (entry is None)
-    version = change.get("version")
-    revision = entry.digest.split(":")[1] if entry.digest.count(":") >= 2 else ""
-    return not isinstance(version, int) or not revision.isdigit() or int(revision) >= version
-
-
-def _describe(change: dict[str, Any]) -> str:
-    action = str(change.get("topic", "")).rsplit(".", 1)[-1] or "change"
-    name = change.get("title") or change.get("id")
-    version = f" v{change['version']}" if change.get("version") is not None else ""
-    return f"{change.get('kind', 'entry').lower()} {name!r} {action}{version}"
+    return open_snapshot(
+        ContentfulSettings.from_env(os.environ, preview=options.preview),
+        cache_dir=project.cache_dir,
+        model_types=set(model.types),
+        model_digest=model.digest,
+        preview=options.preview,
+        full=options.full,
+        refresh=not options.offline,
+    )
 
 
 def pull(project: Project, env: Mapping[str, str]) -> PullReport:
     """Sync the Contentful space into the store; what `headwater pull` reports."""
-    from headwater.sources.contentful import ContentfulSettings, pull_contentful
+    from headwater.contentful.settings import ContentfulSettings
+    from headwater.contentful.sync import pull as pull_space
 
     model = load_model(project.schema_dir)
-    return pull_contentful(
-        ContentfulSettings.from_env(env),
-        cache_dir=project.cache_dir,
-        model_types=set(model.types),
-        model_digest=digest_files(list(project.schema_dir.glob("*.json")), project.root),
-    )
+    with build_lock(project.cache_dir, project.root / "public"):
+        return pull_space(
+            ContentfulSettings.from_env(env),
+            cache_dir=project.cache_dir,
+            model_types=set(model.types),
+            model_digest=model.digest,
+        )
 
 
 def check_content(options: BuildOptions) -> tuple[Content, Site, str]:

@@ -148,11 +148,14 @@ def schema_push_command(project: Path, dry_run: bool) -> None:
 
     def run() -> None:
         # Imported here: only this command talks to the Management API.
-        from headwater.schema_push import ManagementSettings, push_schema
+        from headwater.contentful.management import preview_url_lines, push_schema
+        from headwater.contentful.settings import ContentfulSettings
 
-        settings = ManagementSettings.from_env(os.environ)
+        settings = ContentfulSettings.from_env(os.environ, management=True)
         report = push_schema(Project(project.resolve()).schema_dir, settings, dry_run=dry_run)
         for line in report.lines():
+            out.print(line, markup=False, soft_wrap=True)
+        for line in preview_url_lines(report, os.environ):
             out.print(line, markup=False, soft_wrap=True)
 
     _run(run)

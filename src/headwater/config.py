@@ -60,6 +60,9 @@ class BuildOptions:
     """Include local files marked `draft: true` (previews, `serve --drafts`, `validate`)."""
     production: bool = False
     """Refuse to publish placeholders (Netlify's production context, or --production)."""
+    offline: bool = False
+    """Build from the CMS store as it is, asking the CMS nothing (the preview service keeps
+    its store up to date itself)."""
 
 
 def resolve_source(requested: str, env: Mapping[str, str]) -> str:

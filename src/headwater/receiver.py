@@ -14,11 +14,11 @@ from headwater.builders import Forwarder, SubprocessBuilder, check_hook_url, fai
 from headwater.changes import DEFAULT_ENVIRONMENT, Change
 from headwater.coalesce import Backoff, RebuildQueue
 from headwater.config import Project, resolve_source
+from headwater.contentful.settings import ContentfulSettings
 from headwater.errors import ConfigError
 from headwater.journal import journal_in
 from headwater.logs import use_service_logging
 from headwater.serve import bind_socket
-from headwater.sources.contentful import ContentfulSettings
 from headwater.webhook import ALERT_AFTER, MAX_DELAY, QUIET, Receiver, require_secret, run_receiver
 
 log = logging.getLogger(__name__)

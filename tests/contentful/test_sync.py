@@ -1,7 +1,8 @@
 """The Contentful source: sync and its store, locales, links, preview paging and failures.
 
 Unit tests answer requests with `responses`, from fixtures in the exact shapes Contentful's
-Delivery and Preview APIs return; one test speaks real HTTP to tests/contentful_server.py.
+Delivery and Preview APIs return; tests/contentful/test_http.py speaks real HTTP to
+tests/contentful_server.py.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import copy
 import dataclasses
 import json
 import logging
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,21 +20,16 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import responses
-from contentful_server import DELIVERY_TOKEN, ContentfulServer, FakeSpace
 from responses import matchers
 from support import REPO, read_all, validate
 
+from headwater.contentful import store as contentful_store
+from headwater.contentful.client import MAX_ATTEMPTS
+from headwater.contentful.settings import ContentfulSettings
+from headwater.contentful.sync import PullReport, open_snapshot, pull
 from headwater.errors import ConfigError, SourceError
 from headwater.model import Snapshot, entry_label
 from headwater.schema import load_model
-from headwater.sources import contentful_store
-from headwater.sources.contentful import (
-    ContentfulSettings,
-    PullReport,
-    load_contentful,
-    pull_contentful,
-)
-from headwater.sources.contentful_client import MAX_ATTEMPTS, TIMEOUT
 
 FIXTURES = REPO / "tests" / "fixtures" / "contentful"
 SPACE = "q8nk2xw4r1ta"
@@ -93,7 +90,9 @@ def api() -> Iterator[responses.RequestsMock]:
 def load(settings: ContentfulSettings, cache: Path, **options: Any) -> Snapshot:
     options.setdefault("sleep", no_sleep)
     options.setdefault("model_types", MODEL_TYPES)
-    return load_contentful(settings, cache_dir=cache, **options)
+    options.setdefault("model_digest", "model-1")
+    options.setdefault("env", {})
+    return open_snapshot(settings, cache_dir=cache, **options)
 
 
 def add_metadata(api: responses.RequestsMock, base: str = CDN, **changes: Any) -> None:
@@ -122,7 +121,22 @@ def sync_calls(api: responses.RequestsMock) -> list[str]:
 
 
 def store_file(cache: Path, kind: str = "delivery") -> Path:
-    return cache / "contentful" / SPACE / "master" / f"{kind}.json"
+    return cache / "contentful" / SPACE / "master" / f"{kind}.sqlite3"
+
+
+def stored(cache: Path, kind: str = "delivery") -> dict[str, Any]:
+    """What a store holds: its sync token and its entries and assets by id."""
+    db = sqlite3.connect(store_file(cache, kind))
+    try:
+        meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
+        items = db.execute("SELECT kind, id, raw FROM items").fetchall()
+    finally:
+        db.close()
+    return {
+        "syncToken": meta.get("sync_token"),
+        "entries": {i: json.loads(r) for k, i, r in items if k == "Entry"},
+        "assets": {i: json.loads(r) for k, i, r in items if k == "Asset"},
+    }
 
 
 def by_id(snapshot: Snapshot) -> dict[str, Any]:
@@ -199,10 +213,12 @@ def test_initial_sync_follows_every_page_and_keeps_the_sync_token(
     snapshot = load(settings, tmp_path)
 
     assert len(api.calls) == 5  # /locales, /content_types and three sync pages
-    assert {c.request.req_kwargs["timeout"] for c in api.calls} == {TIMEOUT}
+    for call in api.calls:  # connect, then read: never longer than the request's deadline
+        connect, read = call.request.req_kwargs["timeout"]
+        assert 0 < connect <= 5 and 0 < read <= settings.deadline
     assert len(sync_calls(api)) == 3
     assert snapshot.description == f"Contentful space {SPACE}/master"
-    store = json.loads(store_file(tmp_path).read_text(encoding="utf-8"))
+    store = stored(tmp_path)
     assert store["syncToken"] == FIRST_TOKEN
     assert len(store["entries"]) == 8 and len(store["assets"]) == 1
 
@@ -265,7 +281,6 @@ def test_a_delta_applies_an_update_a_new_entry_and_a_deletion(
     api: responses.RequestsMock, settings: ContentfulSettings, tmp_path: Path
 ) -> None:
     initial_sync(api, settings, tmp_path)
-    add_metadata(api)
     add_sync(api, [fixture("sync_delta.json")], FIRST_TOKEN)
     entries = by_id(load(settings, tmp_path))
 
@@ -273,19 +288,17 @@ def test_a_delta_applies_an_update_a_new_entry_and_a_deletion(
     assert entries[ARTICLE_1].fields["title"] == "The First Article, Revised"
     assert entries[ARTICLE_3].fields["title"] == "A Third Article"
     assert ARTICLE_2 not in entries
-    store = json.loads(store_file(tmp_path).read_text(encoding="utf-8"))
-    assert store["syncToken"] == token_of(fixture("sync_delta.json")["nextSyncUrl"])
+    assert stored(tmp_path)["syncToken"] == token_of(fixture("sync_delta.json")["nextSyncUrl"])
 
 
 def test_a_one_entry_delta_makes_exactly_one_sync_request(
     api: responses.RequestsMock, settings: ContentfulSettings, tmp_path: Path
 ) -> None:
     initial_sync(api, settings, tmp_path)
-    add_metadata(api)
     add_sync(api, [fixture("sync_delta_one_entry.json")], FIRST_TOKEN)
     entries = by_id(load(settings, tmp_path))
     assert len(sync_calls(api)) == 1
-    assert len(api.calls) == 3  # /locales, /content_types, one sync page
+    assert len(api.calls) == 1  # the model was read an instant ago: only the sync page
     topic = next(e for e in entries.values() if e.content_type == "topic")
     assert topic.fields["summary"] == "Articles about testing, and how to read them."
 
@@ -294,14 +307,13 @@ def test_an_empty_delta_keeps_the_store_and_its_token(
     api: responses.RequestsMock, settings: ContentfulSettings, tmp_path: Path
 ) -> None:
     initial_sync(api, settings, tmp_path)
-    before = store_file(tmp_path).stat().st_mtime_ns, store_file(tmp_path).read_bytes()
+    before = stored(tmp_path)
     empty = {"sys": {"type": "Array"}, "items": [], "nextSyncUrl": f"{CDN}/sync?sync_token=e1"}
     for _ in range(2):  # the second build still starts from the first token
-        add_metadata(api)
         add_sync(api, [empty], FIRST_TOKEN)
         assert len(load(settings, tmp_path).heads) == 7
         api.reset()
-    assert (store_file(tmp_path).stat().st_mtime_ns, store_file(tmp_path).read_bytes()) == before
+    assert stored(tmp_path) == before
 
 
 def test_pull_reports_what_changed_by_title(
@@ -309,19 +321,19 @@ def test_pull_reports_what_changed_by_title(
 ) -> None:
     add_metadata(api)
     add_sync(api, INITIAL, None)
-    first = pull_contentful(settings, cache_dir=tmp_path, model_types=MODEL_TYPES, sleep=no_sleep)
+    options: dict[str, Any] = {"model_types": MODEL_TYPES, "model_digest": "m", "sleep": no_sleep}
+    first = pull(settings, cache_dir=tmp_path, **options)
     assert first.initial and len(first.created) == 9 and not first.updated and not first.deleted
     api.reset()
-    add_metadata(api)
     add_sync(api, [fixture("sync_delta.json")], FIRST_TOKEN)
-    second = pull_contentful(settings, cache_dir=tmp_path, model_types=MODEL_TYPES, sleep=no_sleep)
+    second = pull(settings, cache_dir=tmp_path, **options)
     assert second == PullReport(
         description=f"Contentful space {SPACE}/master",
         initial=False,
         created=["article “A Third Article”"],
         updated=["article “The First Article, Revised”"],
         deleted=["article “A Second Article”"],
-        requests=3,
+        requests=1,
     )
 
 
@@ -391,11 +403,11 @@ def test_a_locale_without_fallback_leaves_untranslated_fields_empty(
 def test_an_unknown_locale_is_a_config_error(
     api: responses.RequestsMock, settings: ContentfulSettings, tmp_path: Path
 ) -> None:
-    add_metadata(api)
-    add_sync(api, INITIAL, None)
+    add_metadata(api)  # checked against /locales before anything is synced or written
     settings = dataclasses.replace(settings, locale="it-IT")
     with pytest.raises(ConfigError, match="CONTENTFUL_LOCALE 'it-IT'.*de-DE, en-US"):
         load(settings, tmp_path)
+    assert not (tmp_path / "contentful").exists()
 
 
 # Links
@@ -434,7 +446,6 @@ def test_unpublishing_a_linked_entry_is_a_problem_not_a_crash(
         "items": [unpublished],
         "nextSyncUrl": f"{CDN}/sync?sync_token=x1",
     }
-    add_metadata(api)
     add_sync(api, [delta], FIRST_TOKEN)
     content, problems = validate(load(settings, tmp_path), load_model(REPO / "cms_schema"))
     assert content is None
@@ -491,8 +502,7 @@ def test_exhausted_retries_name_the_request_and_leave_the_store_alone(
     failure: dict[str, Any],
 ) -> None:
     initial_sync(api, settings, tmp_path)
-    before = store_file(tmp_path).read_bytes()
-    add_metadata(api)
+    before = stored(tmp_path)
     api.get(CDN + "/sync", **failure)
     sleeps = Sleeps()
     with pytest.raises(SourceError) as caught:
@@ -502,7 +512,7 @@ def test_exhausted_retries_name_the_request_and_leave_the_store_alone(
     assert f"after {MAX_ATTEMPTS} attempts" in message and TOKEN not in message
     assert caught.value.exit_code == 3
     assert len(sleeps) == MAX_ATTEMPTS - 1 and sleeps == sorted(sleeps)
-    assert store_file(tmp_path).read_bytes() == before
+    assert stored(tmp_path) == before
 
 
 @pytest.mark.parametrize(
@@ -554,12 +564,11 @@ def test_a_sync_killed_mid_way_leaves_the_store_as_it_was(
 
     # Killed on page 2 of a delta: the old token and entries stay.
     initial_sync(api, settings, tmp_path)
-    before = store_file(tmp_path).read_bytes()
+    before = stored(tmp_path)
     delta = fixture("sync_delta.json")
     page_1 = {**delta, "items": delta["items"][:1], "nextPageUrl": f"{CDN}/sync?sync_token=d2"}
     del page_1["nextSyncUrl"]
     page_2 = {**delta, "items": delta["items"][1:]}
-    add_metadata(api)
     api.get(
         CDN + "/sync",
         json=page_1,
@@ -568,12 +577,11 @@ def test_a_sync_killed_mid_way_leaves_the_store_as_it_was(
     api.get(CDN + "/sync", body=Killed())
     with pytest.raises(Killed):
         load(settings, tmp_path)
-    assert store_file(tmp_path).read_bytes() == before
-    assert not list(store_file(tmp_path).parent.glob(".*.tmp"))
+    assert stored(tmp_path) == before
+    assert not list(store_file(tmp_path).parent.glob(".*.new"))
     api.reset()
 
     # The next build replays the delta from the old token and is correct.
-    add_metadata(api)
     add_sync(api, [page_1, page_2], FIRST_TOKEN)
     entries = by_id(load(settings, tmp_path))
     assert entries[ARTICLE_1].fields["title"] == "The First Article, Revised"
@@ -587,32 +595,27 @@ def test_a_store_write_that_dies_part_way_keeps_the_previous_store(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     initial_sync(api, settings, tmp_path)
-    before = store_file(tmp_path).read_bytes()
+    before = stored(tmp_path)
+    written: list[int] = []
+    real_delete = contentful_store.Writer.delete
 
-    def die(descriptor: int) -> None:  # the new file is written but not yet on disk
+    def die(self: contentful_store.Writer, kind: str, ids: Any) -> None:
+        # The delta's updates are written; the deletion after them never is.
+        written.append(1)
+        real_delete(self, kind, ids)
         raise Killed
 
-    add_metadata(api)
     add_sync(api, [fixture("sync_delta.json")], FIRST_TOKEN)
-    monkeypatch.setattr(contentful_store.os, "fsync", die)
+    monkeypatch.setattr(contentful_store.Writer, "delete", die)
     with pytest.raises(Killed):
         load(settings, tmp_path)
-    assert store_file(tmp_path).read_bytes() == before
-    assert [p.name for p in store_file(tmp_path).parent.iterdir()] == ["delivery.json"]
+    assert written and stored(tmp_path) == before
 
 
 @pytest.mark.parametrize(
     "damage",
-    [
-        b"",
-        b'{"format": 1, "key": {"space": "q8nk2',
-        b"\x00\x00\x00",
-        b'{"format": 99}',
-        b'{"format": 1, "key": {}, "syncToken": "t"}',
-        b'{"format": 1, "key": {}, "syncToken": "t", "locales": [], "contentTypes": [],'
-        b' "entries": {"x": 1}, "assets": {}}',
-    ],
-    ids=["empty", "half-written", "binary", "other-format", "missing-keys", "bad-entry"],
+    [b"\x00\x01\x02 not a database" * 100, b'{"format": 1, "key": {"space": "q8nk2'],
+    ids=["binary", "json"],
 )
 def test_a_damaged_store_is_rebuilt_by_a_full_sync_with_a_message(
     api: responses.RequestsMock,
@@ -631,14 +634,48 @@ def test_a_damaged_store_is_rebuilt_by_a_full_sync_with_a_message(
     assert any(
         "is damaged" in r.getMessage() and "full sync" in r.getMessage() for r in caplog.records
     )
-    assert json.loads(store_file(tmp_path).read_bytes())["syncToken"] == FIRST_TOKEN
+    assert stored(tmp_path)["syncToken"] == FIRST_TOKEN
+
+
+def test_a_store_of_an_earlier_version_is_replaced_never_misread(
+    api: responses.RequestsMock,
+    settings: ContentfulSettings,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # What headwater wrote before its store moved to SQLite: one JSON file, with a token that
+    # must not be sent (a delta from it onto an empty store would lose every other entry).
+    old = store_file(tmp_path).with_suffix(".json")
+    old.parent.mkdir(parents=True)
+    old.write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "key": {"space": SPACE, "environment": "master", "api": "delivery"},
+                "syncToken": "a-token-from-the-old-store",
+                "locales": [],
+                "contentTypes": [],
+                "entries": {},
+                "assets": {},
+            }
+        )
+    )
+    add_metadata(api)
+    add_sync(api, INITIAL, None)  # only an initial sync is answered
+    with caplog.at_level(logging.INFO, logger="headwater"):
+        snapshot = load(settings, tmp_path)
+    assert len(snapshot.heads) == 7
+    assert not old.exists()
+    assert stored(tmp_path)["syncToken"] == FIRST_TOKEN
+    assert "a-token-from-the-old-store" not in str([c.request.url for c in api.calls])
+    assert any("earlier version" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
         ({"host": "https://cdn.eu.contentful.com"}, "host"),
-        ({"model_types": MODEL_TYPES | {"landingPage"}}, "model"),
+        ({"model": "changed"}, "model"),
     ],
 )
 def test_another_host_or_content_model_forces_an_initial_sync(
@@ -656,7 +693,7 @@ def test_another_host_or_content_model_forces_an_initial_sync(
         settings = dataclasses.replace(settings, host=change["host"])
         base = f"{change['host']}/spaces/{SPACE}/environments/master"
     else:
-        options["model_types"] = change["model_types"]
+        options["model_digest"] = "model-2"
     add_metadata(api, base)
     for page in INITIAL:
         api.get(base + "/sync", json=page)
@@ -678,7 +715,7 @@ def test_no_token_reaches_a_log_line_an_error_or_the_store(
     add_sync(api, INITIAL, None)
     load(settings, tmp_path, sleep=Sleeps())
     api.reset()
-    api.get(CDN + "/locales", status=401, json=fixture("error_401.json"))
+    api.get(CDN + "/sync", status=401, json=fixture("error_401.json"))
     with pytest.raises(SourceError) as caught:
         load(settings, tmp_path)
     written = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
@@ -722,39 +759,3 @@ def test_preview_pages_entries_and_halves_the_page_when_it_is_too_big(
     assert snapshot.description == f"Contentful space {SPACE}/master (preview)"
     assert store_file(tmp_path, "preview").is_file()
     assert not store_file(tmp_path).exists()  # the delivery store is not touched
-
-
-# Real HTTP
-
-
-def test_a_whole_space_loads_over_http_and_then_syncs_one_delta(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    space = FakeSpace.from_fixtures(FIXTURES)
-    with ContentfulServer(space) as server:
-        settings = ContentfulSettings.from_env(
-            {
-                "CONTENTFUL_SPACE_ID": SPACE,
-                "CONTENTFUL_DELIVERY_TOKEN": DELIVERY_TOKEN,
-                "CONTENTFUL_HOST": server.url,
-            }
-        )
-        first = load(settings, tmp_path)
-        assert len(server.paths("/sync")) == 3  # nine items, three per page
-        content, problems = validate(first, load_model(REPO / "cms_schema"))
-        assert problems == [] and content is not None
-
-        revised = fixture("sync_delta.json")["items"][0]
-        space.publish(revised)
-        space.delete("Entry", ARTICLE_2)
-        server.requests.clear()
-        entries = by_id(load(settings, tmp_path))
-        assert len(server.paths("/sync")) == 1
-        assert entries[ARTICLE_1].fields["title"] == "The First Article, Revised"
-        assert ARTICLE_2 not in entries
-
-        wrong = dataclasses.replace(settings, delivery_token="not-the-token")
-        with pytest.raises(SourceError, match="CONTENTFUL_DELIVERY_TOKEN"):
-            load(wrong, tmp_path)
-    assert not [r for r in caplog.records if DELIVERY_TOKEN in r.getMessage()]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,15 +23,14 @@ from typing import Any
 
 import requests
 
+from headwater.contentful.client import ContentfulClient, RefusedError
+from headwater.contentful.settings import ContentfulSettings
 from headwater.errors import ConfigError, SourceError
+from headwater.schema import load_model
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOST = "api.contentful.com"
 MEDIA_TYPE = "application/vnd.contentful.management.v1+json"
-TIMEOUT = (10, 60)
-ATTEMPTS = 4
-RATE_LIMIT_WAIT_MAX = 60.0
 FIELD_DEFAULTS: dict[str, Any] = {
     "localized": False,
     "required": False,
@@ -43,41 +41,6 @@ FIELD_DEFAULTS: dict[str, Any] = {
 }
 
 Json = dict[str, Any]
-
-
-def base_url(host: str) -> str:
-    """A host name means https; a value with a scheme is used as it is (for local servers)."""
-    host = host.strip().rstrip("/")
-    return host if "://" in host else f"https://{host}"
-
-
-@dataclass(frozen=True)
-class ManagementSettings:
-    """Where the Management API is and who we are to it; the token never appears in repr."""
-
-    space_id: str
-    environment: str
-    token: str = field(repr=False)
-    base_url: str = base_url(DEFAULT_HOST)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ManagementSettings:
-        required = ("CONTENTFUL_SPACE_ID", "CONTENTFUL_MANAGEMENT_TOKEN")
-        missing = [name for name in required if not env.get(name, "").strip()]
-        if missing:
-            raise ConfigError(
-                f"{' and '.join(missing)} must be set to push the content model to Contentful"
-            )
-        return cls(
-            space_id=env["CONTENTFUL_SPACE_ID"].strip(),
-            environment=env.get("CONTENTFUL_ENVIRONMENT", "").strip() or "master",
-            token=env["CONTENTFUL_MANAGEMENT_TOKEN"].strip(),
-            base_url=base_url(env.get("CONTENTFUL_MANAGEMENT_HOST") or DEFAULT_HOST),
-        )
-
-    @property
-    def environment_path(self) -> str:
-        return f"/spaces/{self.space_id}/environments/{self.environment}"
 
 
 @dataclass(frozen=True)
@@ -123,7 +86,7 @@ class PushReport:
 
 def push_schema(
     schema_dir: Path,
-    settings: ManagementSettings,
+    settings: ContentfulSettings,
     *,
     dry_run: bool,
     session: requests.Session | None = None,
@@ -132,7 +95,7 @@ def push_schema(
     """Create or update every content type of schema_dir and its editor help texts."""
     local = load_local_schema(schema_dir)
     client = ManagementClient(settings, session or requests.Session(), sleep=sleep)
-    client.get(settings.environment_path, what="the space and environment")
+    client.check_environment()
     plans = [_plan(client, definition) for definition in local]
     refusals = [text for plan in plans for text in plan.refusals]
     if refusals:
@@ -146,6 +109,32 @@ def push_schema(
     )
 
 
+PREVIEW_TYPES = ("article", "page", "topic", "author")
+"""The content types whose entries have a page, and so a preview."""
+
+
+def preview_url_lines(report: PushReport, env: Mapping[str, str]) -> list[str]:
+    """What to paste into Contentful's Settings → Content preview, so each entry editor's
+    "Open preview" button opens the entry's page on the live preview service. (The Management
+    API has no public endpoint for preview platforms: they are set in the web app.)"""
+    types = [t.id for t in report.types if t.id in PREVIEW_TYPES]
+    if not types:
+        return []
+    base = env.get("HEADWATER_PREVIEW_URL", "").rstrip("/") or "https://<your preview service>"
+    lines = [
+        "",
+        "Content preview: in Contentful, Settings → Content preview → Create preview platform,",
+        "tick these content types and give each the same preview URL:",
+    ]
+    template = f"{base}/__preview/entry/{{entry.sys.id}}?secret=<HEADWATER_PREVIEW_SECRET>"
+    lines += [f"  {type_id}: {template}" for type_id in types]
+    lines.append(
+        "Replace <HEADWATER_PREVIEW_SECRET> with the preview service's secret (it is not "
+        "printed here)."
+    )
+    return lines
+
+
 @dataclass(frozen=True)
 class LocalType:
     """One content type as cms_schema/ defines it, with its editor controls if any."""
@@ -157,17 +146,17 @@ class LocalType:
 
 
 def load_local_schema(schema_dir: Path) -> list[LocalType]:
-    """Every content type in schema_dir, those that others link to first."""
+    """Every content type of the model (read by the build's own reader), with its editor
+    controls from cms_schema/editor-interfaces/, those that others link to first."""
+    model = load_model(schema_dir)
     types: dict[str, LocalType] = {}
-    for path in sorted(schema_dir.glob("*.json")):
-        data = _read_json(path)
-        type_id = str(data.get("sys", {}).get("id") or path.stem)
+    for type_id, data in model.types.items():
         body = {k: v for k, v in data.items() if k != "sys"}
         controls = None
         interface = schema_dir / "editor-interfaces" / f"{type_id}.json"
         if interface.is_file():
             controls = tuple(_read_json(interface).get("controls", []))
-        types[type_id] = LocalType(type_id, body, controls, path)
+        types[type_id] = LocalType(type_id, body, controls, schema_dir / f"{type_id}.json")
     ordered: list[LocalType] = []
 
     def visit(type_id: str, seen: frozenset[str]) -> None:
@@ -188,9 +177,9 @@ def _read_json(path: Path) -> Json:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: cannot read the content model: {exc}") from exc
+        raise ConfigError(f"{path}: cannot read it: {exc}") from exc
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a content type must be a JSON object")
+        raise ConfigError(f"{path}: must be a JSON object")
     return data
 
 
@@ -206,18 +195,41 @@ def _linked_types(body: Json) -> set[str]:
 
 
 class ManagementClient:
-    """The few Management API calls a push needs: timeouts, retries, errors that say why."""
+    """The Management API calls a push or a seeding needs, over the one Contentful client (its
+    retries, deadline and error messages)."""
 
     def __init__(
         self,
-        settings: ManagementSettings,
+        settings: ContentfulSettings,
         session: requests.Session,
         *,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        host, token, variable = settings.api("management")
         self.settings = settings
-        self.session = session
-        self.sleep = sleep
+        self.client = ContentfulClient(
+            host,
+            token,
+            variable,
+            settings.space,
+            settings.environment,
+            session,
+            sleep,
+            deadline=settings.deadline,
+        )
+
+    def check_environment(self) -> None:
+        """SourceError naming the variables when the space or environment does not exist."""
+        try:
+            self.get(self.settings.environment_path, what="the space and environment")
+        except RefusedError as exc:
+            if exc.status != 404:
+                raise
+            raise SourceError(
+                f"Contentful has no space {self.settings.space!r} with environment "
+                f"{self.settings.environment!r} ({exc}); check CONTENTFUL_SPACE_ID and "
+                "CONTENTFUL_ENVIRONMENT"
+            ) from None
 
     def get(self, path: str, *, what: str, params: Mapping[str, Any] | None = None) -> Json:
         found = self.request("GET", path, what=what, params=params)
@@ -247,100 +259,18 @@ class ManagementClient:
         headers: Mapping[str, str] | None = None,
         url: str | None = None,
     ) -> Json | None:
-        all_headers = {"Authorization": f"Bearer {self.settings.token}", **(headers or {})}
-        if body is not None:
-            all_headers["Content-Type"] = MEDIA_TYPE
-        if version is not None:
-            all_headers["X-Contentful-Version"] = str(version)
-        target = url or f"{self.settings.base_url}{path}"
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                response = self.session.request(
-                    method,
-                    target,
-                    params=params,
-                    json=body,
-                    data=data,
-                    headers=all_headers,
-                    timeout=TIMEOUT,
-                )
-            except requests.RequestException as exc:
-                if attempt == ATTEMPTS:
-                    raise SourceError(
-                        f"cannot reach the Contentful Management API ({method} {path}, for "
-                        f"{what}) after {ATTEMPTS} attempts: {type(exc).__name__}"
-                    ) from None
-                self.sleep(_backoff(attempt))
-                continue
-            if response.status_code == 429 and attempt < ATTEMPTS:
-                reset = response.headers.get("X-Contentful-RateLimit-Reset", "1")
-                self.sleep(min(RATE_LIMIT_WAIT_MAX, max(0.0, _number(reset, 1.0))))
-                continue
-            if response.status_code >= 500 and attempt < ATTEMPTS:
-                self.sleep(_backoff(attempt))
-                continue
-            if response.status_code == 404 and missing_ok:
-                return None
-            if response.status_code >= 400:
-                raise _error(response, method, path, what)
-            if response.status_code == 204 or not response.content:
-                return {}
-            result: Json = response.json()
-            return result
-        raise AssertionError("unreachable")
-
-
-def _backoff(attempt: int) -> float:
-    return min(10.0, 0.5 * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.5)
-
-
-def _number(text: str, default: float) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return default
-
-
-def _error(response: requests.Response, method: str, path: str, what: str) -> SourceError:
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = {}
-    payload = payload if isinstance(payload, dict) else {}
-    code = payload.get("sys", {}).get("id", "") if isinstance(payload.get("sys"), dict) else ""
-    message = payload.get("message") or response.reason or ""
-    where = f"{method} {path} ({what})"
-    status = response.status_code
-    if status == 401:
-        return SourceError(
-            f"Contentful refused the management token ({status} {code}) for {where}: "
-            "check CONTENTFUL_MANAGEMENT_TOKEN (a personal access token or an app token "
-            "with access to the space)"
+        return self.client.request(
+            method,
+            path,
+            params=params,
+            body=body,
+            data=data,
+            headers=headers,
+            version=version,
+            what=what,
+            missing_ok=missing_ok,
+            url=url,
         )
-    if status == 404:
-        return SourceError(
-            f"Contentful found nothing at {where} (404): check CONTENTFUL_SPACE_ID and "
-            "CONTENTFUL_ENVIRONMENT"
-        )
-    if status == 409:
-        return SourceError(
-            f"{where}: someone changed it in Contentful during the push (409 {code}); "
-            "run the push again"
-        )
-    details = ""
-    errors = (
-        payload.get("details", {}).get("errors")
-        if isinstance(payload.get("details"), dict)
-        else None
-    )
-    if isinstance(errors, list) and errors:
-        details = "; ".join(
-            f"{'.'.join(map(str, e.get('path', [])))}: {e.get('details') or e.get('name')}"
-            for e in errors
-            if isinstance(e, dict)
-        )
-        details = f" ({details})"
-    return SourceError(f"Contentful answered {status} {code} to {where}: {message}{details}")
 
 
 # Planning: read and compare only.
