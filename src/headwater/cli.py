@@ -276,6 +276,47 @@ def serve_command(
     _run(serve)
 
 
+@main.command("preview")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option(
+    "--port",
+    default=8788,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="The port to listen on; 0 picks a free one.",
+)
+@click.option(
+    "--url",
+    "public_url",
+    default=None,
+    help="The address editors reach it at [default: $HEADWATER_PREVIEW_URL, else the socket's].",
+)
+@click.pass_obj
+def preview_command(project: Path, host: str, port: int, public_url: str | None) -> None:
+    """The editors' live draft preview: drafts on screen seconds after a save.
+
+    \b
+    Needs CONTENTFUL_SPACE_ID, CONTENTFUL_PREVIEW_TOKEN, CONTENTFUL_WEBHOOK_SECRET (the signing
+    secret of the space's preview webhook) and HEADWATER_PREVIEW_SECRET (what editors' preview
+    links carry; 32 characters or more).
+    """
+    # Imported here: the server's libraries would slow every other command's start.
+    from headwater.preview import serve_preview
+    from headwater.serve import bind_socket
+
+    def run() -> None:
+        logging.getLogger("headwater").setLevel(logging.INFO)
+        with bind_socket(host, port) as sock:
+            serve_preview(
+                project.resolve(), sock, os.environ, public_url=public_url, announce=announce
+            )
+
+    def announce(url: str) -> None:
+        out.print(f"Previewing drafts at {url} (Ctrl-C to stop)", soft_wrap=True)
+
+    _run(run)
+
+
 @main.command("webhook")
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option(

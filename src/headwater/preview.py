@@ -15,6 +15,7 @@ build.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -32,7 +33,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 
 from headwater.changes import Change, classify, parse_change
-from headwater.coalesce import RebuildQueue
+from headwater.coalesce import BuildRecord, RebuildQueue
 from headwater.serve import (
     EVENTS_URL,
     NO_CACHE,
@@ -240,3 +241,98 @@ def require_secret(env: Mapping[str, str]) -> str:
             "what keeps the drafts private"
         )
     return secret
+
+
+def preview_dir(project: Path) -> Path:
+    """Where the preview service builds its site: a folder of its own, never public/."""
+    return project / ".cache" / "headwater" / "preview" / "site"
+
+
+def serve_preview(
+    project: Path,
+    sock: socket.socket,
+    env: Mapping[str, str],
+    *,
+    public_url: str | None = None,
+    announce: Callable[[str], None] | None = None,
+    quiet: float = QUIET,
+) -> None:
+    """`headwater preview`: check the configuration, build the preview once (every draft the
+    Preview API shows), then serve it and keep it up to date from Contentful's webhooks."""
+    from headwater.build import build, siteindex_path
+    from headwater.config import make_options
+    from headwater.contentful.settings import ContentfulSettings
+    from headwater.contentful.sync import fetch_by_id
+    from headwater.schema import load_model
+    from headwater.serve import site_url
+    from headwater.siteindex import SiteIndex
+    from headwater.webhook import require_secret as require_webhook_secret
+
+    settings = ContentfulSettings.from_env(env, preview=True)
+    secret = require_secret(env)
+    webhook_secret = require_webhook_secret(env, insecure=False)
+    assert webhook_secret is not None
+    options = make_options(
+        root=project,
+        out=str(preview_dir(project)),
+        base_url=public_url or env.get("HEADWATER_PREVIEW_URL") or site_url(sock),
+        source="contentful",
+        preview=True,
+        full=False,
+        env={},
+    )
+    offline = dataclasses.replace(options, offline=True)
+    report = build(options)
+    log.info("the preview shows %d pages, built in %.2f s", report.pages, report.seconds)
+
+    def apply(changes: frozenset[Change]) -> None:
+        model = load_model(options.project.schema_dir)
+        if any(change.full for change in changes):
+            build(dataclasses.replace(options, full=True))
+            return
+        made = fetch_by_id(
+            settings,
+            cache_dir=options.project.cache_dir,
+            model_types=set(model.types),
+            model_digest=model.digest,
+            entries=[c.id for c in changes if c.kind == "Entry"],
+            assets=[c.id for c in changes if c.kind == "Asset"],
+        )
+        service.requests += made
+
+    def entry_url(entry_id: str) -> str | None:
+        index = SiteIndex(siteindex_path(options.project, options.out_dir))
+        try:
+            state = index.state()
+        finally:
+            index.close()
+        found = state.entries.get(entry_id) if state is not None else None
+        return found.url if found is not None else None
+
+    queue: RebuildQueue[Change, object] = RebuildQueue(
+        preview_build(apply, lambda: build(offline)),
+        quiet=quiet,
+        max_delay=MAX_DELAY,
+        name="preview-builds",
+    )
+    live = LiveReload()
+    live.record(_first_record())
+    service = PreviewService(
+        out_dir=options.out_dir,
+        access=Access(secret),
+        verifier=Verifier(webhook_secret),
+        queue=queue,
+        live=live,
+        entry_url=entry_url,
+        space=settings.space,
+        environment=settings.environment,
+    )
+    run_preview(service, sock, announce=announce)
+
+
+def _first_record() -> BuildRecord[Change, object]:
+    """The first build, done before the server starts: tabs opened now show build 1."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    return BuildRecord(0, frozenset(), now, now, 0.0, None, None)
