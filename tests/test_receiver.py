@@ -357,7 +357,11 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
             ["--build", "--preview"],
             "CONTENTFUL_PREVIEW_TOKEN is not set",
         ),
-        ({}, ["--build", "--source", "contentful"], "CONTENTFUL_SPACE_ID is not set"),
+        (
+            {},
+            ["--build", "--source", "contentful"],
+            "CONTENTFUL_SPACE_ID and CONTENTFUL_DELIVERY_TOKEN are not set",
+        ),
         ({}, ["--build", "--source", "local"], "--source local needs a content folder"),
         (
             {},
