@@ -8,7 +8,7 @@ TOOLS := .cache/tools
 VNU_VERSION := 26.9.27
 VNU_JAR := $(TOOLS)/node_modules/vnu-jar/build/dist/vnu.jar
 
-.PHONY: build test lint typecheck pytest validate clean bench bench-compare
+.PHONY: build test lint typecheck pytest validate clean bench bench-scale bench-compare
 
 ## build: set up .venv if needed and build the sample site into public/
 build: $(VENV)/.installed
@@ -48,9 +48,13 @@ $(VNU_JAR):
 clean:
 	rm -rf public public-preview .cache $(VENV)
 
-## bench: time cold, no-op and incremental builds of 1,000 and 10,000 synthetic articles
+## bench: time cold, no-op and incremental builds of 1,000 and 10,000 synthetic articles, local and from a local Contentful API (with the live preview)
 bench: $(VENV)/.installed
 	$(BIN)/python scripts/bench.py --sizes 1000,10000 --runs 3
+
+## bench-scale: the same at 30,000 articles, once: the cost of one change must not grow with the site
+bench-scale: $(VENV)/.installed
+	$(BIN)/python scripts/bench.py --sizes 30000 --runs 1
 
 ## bench-compare: the same, beside cold builds by Eleventy, Pelican and Hugo (installed into .cache/bench)
 bench-compare: $(VENV)/.installed

@@ -1299,7 +1299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 served = bench_contentful.ContentfulBench(bench, base / f"n{n}")
                 measures = served.run_all()
                 local_cold = results[n][0].seconds if results[n] else None
-                notes += [f"N={n:,}: {line}" for line in bench_contentful.targets(local_cold, measures)]
+                notes += [
+                    f"N={n:,}: {line}" for line in bench_contentful.targets(local_cold, measures)
+                ]
                 results[n] += measures
             failures += bench.failures
             results[n] += [

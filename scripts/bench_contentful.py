@@ -219,7 +219,9 @@ class ContentfulBench:
         run = run_timed(build_command(self.project), self.project, self.env)
         where = f"N={self.n:,} {measure.label}"
         requests = len(self.server.requests)
-        core.log(f"  {where}: {run.seconds:.2f} s, {run.maxrss_kib / 1024:.0f} MiB, {requests} requests")
+        core.log(
+            f"  {where}: {run.seconds:.2f} s, {run.maxrss_kib / 1024:.0f} MiB, {requests} requests"
+        )
         if run.returncode != 0:
             self.failures.append(f"{where}: exit {run.returncode}\n{core.tail(run.stderr)}")
             return
@@ -312,7 +314,11 @@ class PreviewService:
         with closing(http.client.HTTPConnection("127.0.0.1", self.port, timeout=WAIT)) as conn:
             conn.request(method, path, body=body, headers=headers or {})
             response = conn.getresponse()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+            return (
+                response.status,
+                {k.lower(): v for k, v in response.getheaders()},
+                response.read(),
+            )
 
     def next_build(self, after: int) -> int:
         fields: dict[str, str] = {}
@@ -415,5 +421,3 @@ def targets(local_cold: float | None, measures: list[core.Measure]) -> list[str]
     if shown:
         lines.append(f"Preview auto_save → page shows it: {shown:.2f} s (target ≤ 2 s)")
     return lines
-
-
