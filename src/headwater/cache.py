@@ -27,6 +27,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 FORMAT = 1
+HTML_LOOKUPS = 32
+"""Bodies looked up one by one before all stored keys are read at once."""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (id TEXT PRIMARY KEY, digest TEXT NOT NULL, record BLOB);
@@ -71,6 +73,10 @@ class ContentCache:
         self._html: dict[str, Any] = {}
         self._writer: tuple[int, int] | None = None
         """(the writing child's pid, its parent's pid) while one saves in the background."""
+        self._html_lookups = 0
+        self._html_keys: set[str] | None = None
+        """After a few lookups, the keys of all stored HTML: a build that renders many pages
+        (a cold one, while a child writes the cache) asks SQLite once, not once a page."""
 
     @classmethod
     def for_scope(cls, cache_dir: Path, scope: str, key: str) -> ContentCache:
@@ -252,6 +258,11 @@ class ContentCache:
         db = self._connect()
         if db is None:
             return self._html.get(key)
+        self._html_lookups += 1
+        if self._html_keys is None and self._html_lookups > HTML_LOOKUPS:
+            self._html_keys = {k for (k,) in db.execute("SELECT key FROM html")}
+        if self._html_keys is not None and key not in self._html_keys:
+            return None
         row = db.execute("SELECT body FROM html WHERE key = ?", (key,)).fetchone()
         return None if row is None else pickle.loads(row[0])
 
@@ -267,6 +278,8 @@ class ContentCache:
         with db:
             db.execute("BEGIN IMMEDIATE")
             db.executemany("INSERT OR REPLACE INTO html VALUES (?, ?, ?)", rows)
+        if self._html_keys is not None:
+            self._html_keys.update(key for key, _, _ in rows)
 
 
 _MISSING = object()

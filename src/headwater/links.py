@@ -43,6 +43,8 @@ def markdown_links(text: str) -> list[BodyLink]:
     found: list[BodyLink] = []
     in_fence: str | None = None
     for number, line in enumerate(text.splitlines(), start=1):
+        if "[" not in line and "<" not in line and "`" not in line and "~" not in line:
+            continue  # no link, fence or code span starts or ends on this line
         fence = _FENCE.match(line)
         if in_fence is not None:
             if fence and fence.group(1)[0] == in_fence[0] and len(fence.group(1)) >= len(in_fence):
@@ -53,7 +55,7 @@ def markdown_links(text: str) -> list[BodyLink]:
             continue
         if line.startswith(("    ", "\t")) and not line.strip().startswith(("-", "*", "+")):
             continue  # indented code (list continuations aside)
-        visible = _CODE_SPAN.sub(lambda m: " " * len(m.group(0)), line)
+        visible = _CODE_SPAN.sub(_blank, line) if "`" in line else line
         definition = _DEFINITION.match(visible)
         if definition:
             found.append(BodyLink(_unbracket(definition.group(2)), False, number))
@@ -69,8 +71,13 @@ def markdown_links(text: str) -> list[BodyLink]:
                     title=title[1:-1] if title else None,
                 )
             )
-        found += [BodyLink(m.group(1), False, number) for m in _AUTOLINK.finditer(visible)]
+        if "<" in visible:
+            found += [BodyLink(m.group(1), False, number) for m in _AUTOLINK.finditer(visible)]
     return found
+
+
+def _blank(match: re.Match[str]) -> str:
+    return " " * len(match.group(0))
 
 
 def _unbracket(target: str) -> str:
