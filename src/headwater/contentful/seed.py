@@ -222,22 +222,28 @@ def _safe_id(text: str) -> str:
 
 
 def _publish_order(entries: Sequence[EntryPlan]) -> list[EntryPlan]:
-    """Linked entries first; a cycle (two articles relating to each other) in id order."""
+    """Linked entries first; a cycle (two articles relating to each other) in id order.
+
+    Depth first without recursion: a chain of related articles may be as long as the blog.
+    """
     by_id = {e.id: e for e in entries}
     ordered: list[EntryPlan] = []
-    placed: set[str] = set()
-
-    def visit(entry: EntryPlan, path: frozenset[str]) -> None:
-        if entry.id in placed or entry.id in path:
-            return
-        for target in entry.links:
-            if target in by_id:
-                visit(by_id[target], path | {entry.id})
-        placed.add(entry.id)
-        ordered.append(entry)
-
-    for entry in entries:
-        visit(entry, frozenset())
+    seen: set[str] = set()  # on the current path, or placed
+    for root in entries:
+        if root.id in seen:
+            continue
+        seen.add(root.id)
+        stack = [(root, iter(root.links))]
+        while stack:
+            entry, targets = stack[-1]
+            for target in targets:
+                if target in by_id and target not in seen:
+                    seen.add(target)
+                    stack.append((by_id[target], iter(by_id[target].links)))
+                    break
+            else:
+                stack.pop()
+                ordered.append(entry)
     return ordered
 
 
