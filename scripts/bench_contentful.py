@@ -26,9 +26,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,8 @@ import bench as core
 
 sys.path.insert(0, str(core.REPO / "tests"))
 
-from contentful_server import (  # noqa: E402 - tests/ is on the path only from here on
+import contentful_server  # noqa: E402 - tests/ is on the path only from here on
+from contentful_server import (  # noqa: E402
     DELIVERY_TOKEN,
     PREVIEW_TOKEN,
     ContentfulServer,
@@ -117,9 +120,9 @@ def space_from_project(project: Path) -> FakeSpace:
     return space
 
 
-def republish(space: FakeSpace, entry_id: str, revision: int) -> tuple[int, str]:
-    """An editor's edit of one article's title and last paragraph, published: (version, title)."""
-    item = copy.deepcopy(space.items[f"Entry:{entry_id}"])
+def revised(item: dict[str, Any], revision: int) -> tuple[dict[str, Any], str]:
+    """An editor's edit of one article's title and last paragraph: (the new item, its title)."""
+    item = copy.deepcopy(item)
     item["sys"]["revision"] = item["sys"]["revision"] + 1
     item["sys"]["version"] = item["sys"]["revision"] * 2
     fields = item["fields"]
@@ -139,11 +142,120 @@ def republish(space: FakeSpace, entry_id: str, revision: int) -> tuple[int, str]
         ],
     }
     fields["body"]["en-US"]["content"].append(paragraph)
-    space.publish(item)
-    return int(item["sys"]["version"]), title
+    return item, title
 
 
-def api_env(server: ContentfulServer) -> dict[str, str]:
+class BenchServer(ContentfulServer):
+    """The tests' API server, plus what the bench asks of the web app: publish an item
+    (POST /__bench/publish) and count the API requests since the last count."""
+
+    def __init__(self, space: FakeSpace) -> None:
+        super().__init__(space, page_size=PAGE_SIZE, max_items=1000)
+        self._httpd.server_close()
+        served = self
+
+        class Handler(contentful_server._handler(self)):  # type: ignore[misc]
+            def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+                data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.path == "/__bench/publish":
+                    with served._lock:
+                        served.space.publish(json.loads(data))
+                    answer = b"{}"
+                elif self.path == "/__bench/requests":
+                    with served._lock:
+                        answer = json.dumps(len(served.requests)).encode()
+                        served.requests.clear()
+                else:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+
+def serve(project: Path, slug: str) -> None:
+    """The API server process: build the space, print where it is, serve until stdin closes."""
+    started = time.perf_counter()
+    space = space_from_project(project)
+    edited = next(
+        item["sys"]["id"]
+        for item in space.items.values()
+        if item["sys"].get("contentType", {}).get("sys", {}).get("id") == "article"
+        and item["fields"]["slug"]["en-US"] == slug
+    )
+    entries = sum(1 for k in space.items if k.startswith("Entry:"))
+    with BenchServer(space) as server:
+        said = {"url": server.url, "edited": edited, "entries": entries}
+        said.update(assets=len(space.items) - entries, seconds=time.perf_counter() - started)
+        print(json.dumps(said), flush=True)
+        sys.stdin.read()
+
+
+class Api:
+    """The bench's side of the API server process."""
+
+    def __init__(self, process: subprocess.Popen[str], said: dict[str, Any]) -> None:
+        self.process = process
+        self.url = str(said["url"])
+        self.port = int(self.url.rsplit(":", 1)[1])
+        self.edited = str(said["edited"])
+
+    def call(self, method: str, path: str, body: bytes = b"", token: str = DELIVERY_TOKEN) -> Any:
+        with closing(http.client.HTTPConnection("127.0.0.1", self.port, timeout=WAIT)) as conn:
+            conn.request(method, path, body=body, headers={"Authorization": f"Bearer {token}"})
+            response = conn.getresponse()
+            data = response.read()
+            assert response.status == 200, f"{method} {path}: {response.status} {data[:200]!r}"
+            return json.loads(data)
+
+    def item(self, entry_id: str) -> dict[str, Any]:
+        path = f"/spaces/{SPACE}/environments/{ENVIRONMENT}/entries?sys.id[in]={entry_id}"
+        found: dict[str, Any] = self.call("GET", path + "&locale=*")["items"][0]
+        return found
+
+    def republish(self, entry_id: str, revision: int) -> tuple[int, str]:
+        """Publish an edit of the article, as the web app would: (its version, its title)."""
+        item, title = revised(self.item(entry_id), revision)
+        self.call("POST", "/__bench/publish", json.dumps(item).encode())
+        return int(item["sys"]["version"]), title
+
+    def requests(self) -> int:
+        """API requests since the last count (the bench's own GETs included)."""
+        return int(self.call("POST", "/__bench/requests"))
+
+
+@contextmanager
+def api_server(project: Path, slug: str) -> Iterator[Api]:
+    command = [sys.executable, str(Path(__file__)), "serve", str(project), slug]
+    with subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            assert line.startswith("{"), f"the API server did not start: {line!r}"
+            said = json.loads(line)
+            core.log(
+                f"  a local Contentful space of {said['entries']:,} entries and "
+                f"{said['assets']} assets, served at {said['url']} in {said['seconds']:.1f} s"
+            )
+            yield Api(process, said)
+        finally:
+            if process.stdin is not None:
+                process.stdin.close()
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def api_env(url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CONTENTFUL_", "HEADWATER_"))}
     for name in ("URL", "CONTEXT", "INCOMING_HOOK_BODY"):
         env.pop(name, None)
@@ -152,8 +264,8 @@ def api_env(server: ContentfulServer) -> dict[str, str]:
         CONTENTFUL_ENVIRONMENT=ENVIRONMENT,
         CONTENTFUL_DELIVERY_TOKEN=DELIVERY_TOKEN,
         CONTENTFUL_PREVIEW_TOKEN=PREVIEW_TOKEN,
-        CONTENTFUL_HOST=server.url,
-        CONTENTFUL_PREVIEW_HOST=server.url,
+        CONTENTFUL_HOST=url,
+        CONTENTFUL_PREVIEW_HOST=url,
         CONTENTFUL_WEBHOOK_SECRET=WEBHOOK_SECRET,
         HEADWATER_PREVIEW_SECRET=PREVIEW_SECRET,
         PYTHONUNBUFFERED="1",
@@ -186,39 +298,28 @@ class ContentfulBench:
         self.runs = bench.runs
         self.failures = bench.failures
         self.expected_pages = core.expected_pages(bench.corpus, bench.page_files)
-        started = time.perf_counter()
-        self.space = space_from_project(bench.project)
-        self.edited = next(
-            item["sys"]["id"]
-            for item in self.space.items.values()
-            if item["sys"].get("contentType", {}).get("sys", {}).get("id") == "article"
-            and item["fields"]["slug"]["en-US"] == bench.corpus.edited.slug
-        )
+        self.source = bench.project
+        self.slug = bench.corpus.edited.slug
         self.project = root / "contentful"
         self.reference = root / "contentful-reference"
         for project in (self.project, self.reference):
             for folder in core.COPIED_DIRS:
                 shutil.copytree(bench.project / folder, project / folder)
-        entries = sum(1 for k in self.space.items if k.startswith("Entry:"))
-        core.log(
-            f"N={self.n:,}: a local Contentful space of {entries:,} entries and "
-            f"{len(self.space.items) - entries} assets in {time.perf_counter() - started:.1f} s"
-        )
 
     def run_all(self) -> list[core.Measure]:
-        with ContentfulServer(self.space, page_size=PAGE_SIZE, max_items=1000) as server:
-            self.server = server
-            self.env = api_env(server)
+        with api_server(self.source, self.slug) as api:
+            self.api = api
+            self.env = api_env(api.url)
             measures = [self.cold(), self.noop(), self.republished()]
             self.verify()
             measures.append(self.preview())
         return measures
 
     def build(self, measure: core.Measure, check: core.ChangeCheck | None = None) -> None:
-        self.server.requests.clear()
+        self.api.requests()
         run = run_timed(build_command(self.project), self.project, self.env)
         where = f"N={self.n:,} {measure.label}"
-        requests = len(self.server.requests)
+        requests = self.api.requests()
         core.log(
             f"  {where}: {run.seconds:.2f} s, {run.maxrss_kib / 1024:.0f} MiB, {requests} requests"
         )
@@ -236,7 +337,6 @@ class ContentfulBench:
             self.failures.append(f"{where}: {problem}")
         measure.runs.append(run)
         measure.summaries.append(f"{summary.line} [{requests} API requests]")
-        measure.note = f"{requests} requests"
 
     def cold(self) -> core.Measure:
         measure = core.Measure("Contentful: cold build (initial sync)")
@@ -254,7 +354,7 @@ class ContentfulBench:
     def republished(self) -> core.Measure:
         measure = core.Measure("Contentful: one article republished")
         for i in range(self.runs):
-            republish(self.space, self.edited, i + 1)
+            self.api.republish(self.api.edited, i + 1)
             self.build(measure, core.wrote_something)
         return measure
 
@@ -285,7 +385,7 @@ class ContentfulBench:
                     f"{time.perf_counter() - started:.1f} s"
                 )
                 for i in range(self.runs):
-                    seconds = service.auto_save(self.space, self.edited, 100 + i)
+                    seconds = service.auto_save(self.api, 100 + i)
                     core.log(f"  N={self.n:,} {measure.label}: {seconds:.2f} s")
                     measure.runs.append(core.Run(seconds, service.peak_rss_kib(), 0, "", ""))
         except (AssertionError, OSError) as exc:
@@ -337,10 +437,10 @@ class PreviewService:
                     return int(state["build"])
             fields = {}
 
-    def auto_save(self, space: FakeSpace, entry_id: str, revision: int) -> float:
+    def auto_save(self, api: Api, revision: int) -> float:
         """Seconds from the signed auto_save webhook to the reloaded page showing the edit."""
-        version, title = republish(space, entry_id, revision)
-        data = {"sys": {"id": entry_id, "type": "Entry", "revision": version}}
+        version, title = api.republish(api.edited, revision)
+        data: dict[str, Any] = {"sys": {"id": api.edited, "type": "Entry", "revision": version}}
         data["sys"]["space"] = _link("Space", SPACE)
         data["sys"]["environment"] = _link("Environment", ENVIRONMENT)
         body = json.dumps(data).encode()
@@ -349,11 +449,11 @@ class PreviewService:
             "X-Contentful-Topic": "ContentManagement.Entry.auto_save",
         }
         headers.update(sign_request(WEBHOOK_SECRET, "POST", WEBHOOK, headers, body).as_dict())
+        slug = api.item(api.edited)["fields"]["slug"]["en-US"]
         started = time.perf_counter()
         status, _, answer = self.request("POST", WEBHOOK, body, headers)
         assert status == 202, f"the webhook answered {status}: {answer[:200]!r}"
         self.build = self.next_build(self.build)
-        slug = space.items[f"Entry:{entry_id}"]["fields"]["slug"]["en-US"]
         status, _, page = self.request("GET", f"/blog/{slug}/", headers={"Cookie": self.cookie})
         seconds = time.perf_counter() - started
         assert status == 200 and title.encode() in page, f"the page does not show {title!r}"
@@ -421,3 +521,9 @@ def targets(local_cold: float | None, measures: list[core.Measure]) -> list[str]
     if shown:
         lines.append(f"Preview auto_save → page shows it: {shown:.2f} s (target ≤ 2 s)")
     return lines
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4 or sys.argv[1] != "serve":
+        sys.exit("usage: bench_contentful.py serve PROJECT EDITED-SLUG (scripts/bench.py runs it)")
+    serve(Path(sys.argv[2]), sys.argv[3])

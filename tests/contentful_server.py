@@ -112,6 +112,7 @@ class ContentfulServer:
         self.reject_tokens = False
         """Answer a delta's sync token with 404, as Contentful does for one it no longer knows."""
         self._lock = threading.Lock()
+        self._pages: dict[int, Raw] = {}
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -171,7 +172,13 @@ class ContentfulServer:
                 state = json.loads(base64.urlsafe_b64decode(query["sync_token"]))
             except ValueError:
                 return 400, _error("BadRequest", "The sync token is invalid.")
-            if "position" in state:  # a token from nextSyncUrl: everything since then
+            if "page" in state:  # a token from nextPageUrl: the rest of a listing
+                with self._lock:
+                    found = self._pages.get(state["page"])
+                if found is None:
+                    return 400, _error("BadRequest", "The sync token is invalid.")
+                state = found
+            elif "position" in state:  # a token from nextSyncUrl: everything since then
                 if self.reject_tokens:
                     return 404, _error("NotFound", "The resource could not be found.")
                 touched = self.space.delta(state["position"])
@@ -184,7 +191,11 @@ class ContentfulServer:
         following = state["at"] + self.page_size
         sync = f"{self.url}{root}/sync?sync_token="
         if following < len(state["items"]):
-            body["nextPageUrl"] = sync + _token({**state, "at": following})
+            # The listing stays here, as Contentful keeps it: tokens are short, whatever the size.
+            with self._lock:
+                page = len(self._pages)
+                self._pages[page] = {**state, "at": following}
+            body["nextPageUrl"] = sync + _token({"page": page})
         else:
             body["nextSyncUrl"] = sync + _token({"position": state["end"]})
         return 200, body
