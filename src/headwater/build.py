@@ -9,7 +9,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -590,6 +590,7 @@ def _write(
             project.cache_dir / "jinja",
             texts,
             fingerprint,
+            options.progress,
         )
     )
     # The spare already held these as they must be now, but the live folder does not.
@@ -659,6 +660,7 @@ def _render(
     cache_dir: Path,
     texts: ContentCache,
     fingerprint: Fingerprinter,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> list[bool]:
     """Render routes into the spare folder, in several processes when there are many."""
     # Imported here: a build with nothing to render never loads Jinja2 or Markdown.
@@ -678,14 +680,21 @@ def _render(
     )
     compile_templates(env, (r.template for r in routes))  # once, before any worker starts
 
+    parent, total = os.getpid(), len(routes)
+
     def work(shard: Sequence[Route]) -> list[bool]:
+        # Only this process reports progress; its share of the routes stands for all of them.
+        tell = progress if progress is not None and os.getpid() == parent else None
+        scale = total / max(len(shard), 1)
         # One writer thread per process: file-system calls (slow on virtual disks) overlap
         # with rendering, which holds the GIL while the writer waits in the kernel.
         with ThreadPoolExecutor(max_workers=1) as writer:
-            pending = [
-                writer.submit(publisher.put, output_path(r.url), render_route(env, site, r))
-                for r in shard
-            ]
+            pending = []
+            for number, r in enumerate(shard, 1):
+                html = render_route(env, site, r)
+                pending.append(writer.submit(publisher.put, output_path(r.url), html))
+                if tell is not None:
+                    tell("rendering", min(round(number * scale), total), total)
             done = [future.result() for future in pending]
         flush_bodies(env)
         return done

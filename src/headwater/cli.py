@@ -2,25 +2,51 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.logging import RichHandler
 
-from headwater.build import build, check_content, pull
-from headwater.config import SOURCES, Project, make_options
-from headwater.errors import ContentError, HeadwaterError
-from headwater.logs import HANDLER_NAME
+from headwater.build import BuildReport, build, check_content, pull
+from headwater.cli_base import (
+    CONTEXT,
+    CommandGroup,
+    common_options,
+    err,
+    out,
+    output_folder,
+    run_action,
+    source_option,
+)
+from headwater.cli_servers import preview_command, serve_command, webhook_command
+from headwater.config import Project, make_options
+from headwater.errors import ContentError
+from headwater.model import Problem
+from headwater.progress import BuildProgress
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
 
+@click.group(
+    cls=CommandGroup,
+    context_settings=CONTEXT,
+    epilog="""\b
+Examples:
+  headwater build                      build content/ (or Contentful) into public/
+  headwater serve                      preview locally with live reload
+  headwater validate --format json     every content problem, one JSON object a line
+  headwater doctor                     what a build would use, and whether it can work
+  headwater --project ../site build -v another project folder, with each stage logged
 
-@click.group()
+\b
+Exit codes: 0 success; 1 invalid content (nothing published); 2 bad usage or
+configuration; 3 CMS or network failure (nothing published).
+Run `headwater COMMAND -h` for a command's options.""",
+)
 @click.option(
     "--project",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
@@ -28,31 +54,30 @@ err = Console(stderr=True, highlight=False)
     show_default=True,
     help="The project folder (content/, templates/, static/, cms_schema/).",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Log each stage.")
+@common_options()
 @click.pass_context
-def main(ctx: click.Context, project: Path, verbose: bool) -> None:
+def main(ctx: click.Context, project: Path) -> None:
     """Build the Three Rivers Wellness site from Contentful or the local content/ snapshot."""
-    handler: logging.Handler = (
-        RichHandler(console=err, show_path=False) if err.is_terminal else logging.StreamHandler()
-    )
-    handler.set_name(HANDLER_NAME)  # so a long-running command can replace it
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
     ctx.obj = project
 
 
-source_option = click.option(
-    "--source",
-    type=click.Choice(SOURCES),
-    default="auto",
-    show_default=True,
-    help="Where content comes from; auto = Contentful when CONTENTFUL_SPACE_ID is set.",
+@main.command(
+    "build",
+    epilog="""\b
+Examples:
+  headwater build                          into public/ (from Contentful if CONTENTFUL_SPACE_ID)
+  headwater build --source local --full    from content/, rendering every page
+  headwater build --out /tmp/site          into another folder (relative to where you are)
+  headwater build --preview                drafts into public-preview/, marked noindex""",
 )
-
-
-@main.command("build")
 @source_option
 @click.option("--preview", is_flag=True, help="Build drafts into a preview site (noindex).")
-@click.option("--out", default=None, help="Output folder [default: public, or public-preview].")
+@click.option(
+    "--out",
+    default=None,
+    help="Output folder, relative to the current folder [default: public/ of the project, "
+    "or public-preview/].",
+)
 @click.option("--base-url", default=None, help="Absolute site URL [default: $URL, else localhost].")
 @click.option("--full", is_flag=True, help="Rebuild everything, ignoring the build manifest.")
 @click.option(
@@ -60,6 +85,7 @@ source_option = click.option(
     is_flag=True,
     help="Refuse to publish placeholders (the default when Netlify's CONTEXT is production).",
 )
+@common_options()
 @click.pass_obj
 def build_command(
     project: Path,
@@ -70,8 +96,8 @@ def build_command(
     full: bool,
     production: bool,
 ) -> None:
-    """Validate the content and write the static site."""
-    _run(lambda: _build(project, source, preview, out, base_url, full, production))
+    """Validate the content and write the static site; nothing is written if anything fails."""
+    run_action(lambda: _build(project, source, preview, out, base_url, full, production))
 
 
 def _build(
@@ -90,14 +116,26 @@ def _build(
     )
     options = make_options(
         root=project,
-        out=out_name or ("public-preview" if preview else "public"),
+        out=output_folder(out_name, "public-preview" if preview else "public"),
         base_url=base_url,
         source=source,
         preview=preview or netlify_preview,
         full=full,
         production=production,
     )
-    report = build(options)
+    with BuildProgress(err) as progress:
+        report = build(dataclasses.replace(options, progress=progress))
+    out.print(summary_line(report), soft_wrap=True, markup=False)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def summary_line(report: BuildReport) -> str:
+    """What a build did, pages and other files counted apart: "Built 14 pages and 8 other
+    files from … in 0.18 s → public/ (22 files: 2 written, 20 unchanged, 0 removed; 3
+    rendered)"."""
     write = report.write
     where = report.out_dir
     if where.is_relative_to(Path.cwd()):
@@ -107,14 +145,21 @@ def _build(
         if write.changed
         else "nothing changed"
     )
-    out.print(
-        f"Built {report.pages} pages from {report.source} in {report.seconds:.2f} s "
-        f"→ {where}/ ({report.files} files: {change}; {report.rendered} pages rendered)",
-        soft_wrap=True,
+    others = max(report.files - report.pages, 0)
+    return (
+        f"Built {_plural(report.pages, 'page')} and {_plural(others, 'other file')} from "
+        f"{report.source} in {report.seconds:.2f} s → {where}/ ({report.files} files: {change}; "
+        f"{report.rendered} rendered)"
     )
 
 
-@main.command("pull")
+@main.command(
+    "pull",
+    epilog="""\b
+Example:
+  CONTENTFUL_SPACE_ID=… CONTENTFUL_DELIVERY_TOKEN=… headwater pull""",
+)
+@common_options()
 @click.pass_obj
 def pull_command(project: Path) -> None:
     """Sync the Contentful space into the local store and print what changed."""
@@ -132,19 +177,28 @@ def pull_command(project: Path) -> None:
             for label in labels:
                 out.print(f"  {sign} {label}", markup=False, soft_wrap=True)
 
-    _run(run)
+    run_action(run)
 
 
-@main.group("schema")
+@main.group("schema", cls=CommandGroup)
+@common_options()
 def schema_group() -> None:
     """The content model in cms_schema/ and the CMS."""
 
 
-@schema_group.command("push")
+@schema_group.command(
+    "push",
+    epilog="""\b
+Examples:
+  headwater schema push --dry-run    show what would change in the space
+  headwater schema push              create or update the content types""",
+)
 @click.option("--dry-run", is_flag=True, help="Print the differences; change nothing.")
+@common_options()
 @click.pass_obj
 def schema_push_command(project: Path, dry_run: bool) -> None:
-    """Create or update the CMS's content types and editor help texts from cms_schema/."""
+    """Create or update the CMS's content types and editor help texts from cms_schema/
+    (needs CONTENTFUL_SPACE_ID and CONTENTFUL_MANAGEMENT_TOKEN)."""
 
     def run() -> None:
         # Imported here: only this command talks to the Management API.
@@ -158,14 +212,31 @@ def schema_push_command(project: Path, dry_run: bool) -> None:
         for line in preview_url_lines(report, os.environ):
             out.print(line, markup=False, soft_wrap=True)
 
-    _run(run)
+    run_action(run)
 
 
-@main.command("validate")
+@main.command(
+    "validate",
+    epilog="""\b
+Examples:
+  headwater validate                        file:line: field: [rule] message, one a line
+  headwater validate --format json | jq .   one JSON object a problem: file, line, field,
+                                            rule, message, value, link (the entry in the
+                                            CMS's web app)""",
+)
 @source_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one line a problem; json: one JSON object a line, on stdout.",
+)
+@common_options()
 @click.pass_obj
-def validate_command(project: Path, source: str) -> None:
-    """Check the content against cms_schema/ and print every problem."""
+def validate_command(project: Path, source: str, output_format: str) -> None:
+    """Check the content (drafts too) against cms_schema/ and print every problem."""
 
     def validate() -> None:
         options = make_options(
@@ -177,10 +248,72 @@ def validate_command(project: Path, source: str) -> None:
             full=False,
             drafts=True,
         )
-        content, site, description = check_content(options)
-        out.print(f"{len(content.entries)} entries in {description} are valid.")
+        try:
+            content, site, description = check_content(options)
+        except ContentError as exc:
+            if output_format != "json":
+                raise
+            for problem in exc.problems:
+                click.echo(json.dumps(problem_json(problem), ensure_ascii=False))
+            err.print(f"{exc}.", markup=False)
+            sys.exit(exc.exit_code)
+        done = f"{len(content.entries)} entries in {description} are valid."
+        (err if output_format == "json" else out).print(done, markup=False, soft_wrap=True)
 
-    _run(validate)
+    run_action(validate)
+
+
+_CMS_ORIGIN = re.compile(r"^(?P<entry>.*) \((?P<link>https?://[^\s()]+)\)$")
+
+
+def problem_json(problem: Problem) -> dict[str, Any]:
+    """One problem as a JSON object: a local file's path and line, or a CMS entry's name and
+    its web-app link."""
+    cms = _CMS_ORIGIN.match(problem.origin)
+    value = problem.value
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        value = str(value)
+    return {
+        "file": None if cms else problem.origin,
+        "entry": cms["entry"] if cms else None,
+        "line": problem.line,
+        "field": problem.field or None,
+        "rule": problem.rule,
+        "message": problem.message,
+        "value": value,
+        "link": cms["link"] if cms else None,
+    }
+
+
+@main.command(
+    "doctor",
+    epilog="""\b
+Example:
+  headwater doctor    Python, packages, the source a build would use and why, which
+                      CONTENTFUL_* variables are set (never their values), whether the CMS
+                      answers and the token works, whether cms_schema/ matches the space,
+                      whether public/ is current""",
+)
+@common_options()
+@click.pass_obj
+def doctor_command(project: Path) -> None:
+    """Say what a build would use and whether it can work; never prints a secret."""
+
+    def run() -> None:
+        from headwater.doctor import diagnose
+
+        worst = 0
+        for check in diagnose(project.resolve(), os.environ):
+            mark = {"ok": "[green]  ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}
+            out.print(f"{mark[check.status]} ", end="")
+            out.print(f"{check.name}: {check.detail}", markup=False, soft_wrap=True)
+            worst = max(worst, check.exit_code)
+        if worst:
+            sys.exit(worst)
+
+    run_action(run)
 
 
 def run() -> None:
@@ -199,26 +332,19 @@ def run() -> None:
     os._exit(code)
 
 
-def _run(action: object) -> None:
-    assert callable(action)
-    try:
-        action()
-    except ContentError as exc:
-        for problem in exc.problems:
-            err.print(str(problem), markup=False, soft_wrap=True)
-        err.print(f"{exc}; nothing was published.", markup=False)
-        sys.exit(exc.exit_code)
-    except HeadwaterError as exc:
-        err.print(f"error: {exc}", markup=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
-
-
-@main.command("new")
+@main.command(
+    "new",
+    epilog="""\b
+Examples:
+  headwater new article "Sleep and Trauma"   writes content/article/sleep-and-trauma.md
+  headwater new topic Insomnia             writes content/topic/insomnia.md""",
+)
 @click.argument("content_type", metavar="TYPE")
 @click.argument("title")
+@common_options()
 @click.pass_obj
 def new_command(project: Path, content_type: str, title: str) -> None:
-    """Write a new local entry (a draft) from cms_schema/, e.g. headwater new article "Title"."""
+    """Write a new local entry (a draft) of TYPE from cms_schema/, help texts as comments."""
 
     def run() -> None:
         import datetime as dt
@@ -234,208 +360,9 @@ def new_command(project: Path, content_type: str, title: str) -> None:
             soft_wrap=True,
         )
 
-    _run(run)
+    run_action(run)
 
 
-@main.command("serve")
-@source_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
-@click.option(
-    "--port",
-    default=8000,
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    help="The port to listen on; 0 picks a free one.",
-)
-@click.option("--out", "out_name", default=None, help="Output folder [default: public].")
-@click.option("--drafts", is_flag=True, help="Show local entries marked draft: true.")
-@click.pass_obj
-def serve_command(
-    project: Path, source: str, host: str, port: int, out_name: str | None, drafts: bool
-) -> None:
-    """Build and serve the site locally; rebuild and reload open pages on every edit."""
-    # Imported here: the server's libraries would slow every other command's start.
-    from headwater.serve import bind_socket, run_dev_server, site_url
-
-    def serve() -> None:
-        with bind_socket(host, port) as sock:
-            options = make_options(
-                root=project,
-                out=out_name or "public",
-                base_url=site_url(sock),
-                source=source,
-                preview=False,
-                full=False,
-                drafts=drafts,
-            )
-            run_dev_server(options, sock, build, announce=announce)
-
-    def announce(url: str) -> None:
-        out.print(f"Serving {url} (Ctrl-C to stop)", soft_wrap=True)
-
-    _run(serve)
-
-
-@main.command("preview")
-@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
-@click.option(
-    "--port",
-    default=8788,
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    help="The port to listen on; 0 picks a free one.",
-)
-@click.option(
-    "--url",
-    "public_url",
-    default=None,
-    help="The address editors reach it at [default: $HEADWATER_PREVIEW_URL, else the socket's].",
-)
-@click.pass_obj
-def preview_command(project: Path, host: str, port: int, public_url: str | None) -> None:
-    """The editors' live draft preview: drafts on screen seconds after a save.
-
-    \b
-    Needs CONTENTFUL_SPACE_ID, CONTENTFUL_PREVIEW_TOKEN, CONTENTFUL_WEBHOOK_SECRET (the signing
-    secret of the space's preview webhook) and HEADWATER_PREVIEW_SECRET (what editors' preview
-    links carry; 32 characters or more).
-    """
-    # Imported here: the server's libraries would slow every other command's start.
-    from headwater.preview import serve_preview
-    from headwater.serve import bind_socket
-
-    def run() -> None:
-        logging.getLogger("headwater").setLevel(logging.INFO)
-        with bind_socket(host, port) as sock:
-            serve_preview(
-                project.resolve(), sock, os.environ, public_url=public_url, announce=announce
-            )
-
-    def announce(url: str) -> None:
-        out.print(f"Previewing drafts at {url} (Ctrl-C to stop)", soft_wrap=True)
-
-    _run(run)
-
-
-@main.command("webhook")
-@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
-@click.option(
-    "--port",
-    default=8787,
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    help="The port to listen on; 0 picks a free one.",
-)
-@click.option("--build", "build_locally", is_flag=True, help="Rebuild here for each batch.")
-@click.option("--forward", metavar="URL", default=None, help="Call this build hook per batch.")
-@source_option
-@click.option(
-    "--quiet",
-    default=5.0,
-    show_default=True,
-    type=click.FloatRange(0),
-    help="Seconds without a new change before a batch is built.",
-)
-@click.option(
-    "--max-delay",
-    default=60.0,
-    show_default=True,
-    type=click.FloatRange(0),
-    help="Seconds after a batch's first change by which it is built anyway.",
-)
-@click.option(
-    "--retry-min",
-    default=10.0,
-    show_default=True,
-    type=click.FloatRange(0, min_open=True),
-    help="Seconds the first retry of a transiently failed build waits (jittered down to half).",
-)
-@click.option(
-    "--retry-max",
-    default=600.0,
-    show_default=True,
-    type=click.FloatRange(0, min_open=True),
-    help="The longest wait between retries; each wait doubles up to it.",
-)
-@click.option(
-    "--alert-after",
-    default=900.0,
-    show_default=True,
-    type=click.FloatRange(0),
-    help="Seconds a change may wait for a successful build before /healthz answers 503.",
-)
-@click.option(
-    "--state",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="The journal's folder [default: .cache/headwater/webhook in the project].",
-)
-@click.option(
-    "--clear-pending",
-    is_flag=True,
-    help="Forget every change a stopped receiver left pending, and exit.",
-)
-@click.option("--deploy-command", default=None, help="Shell command run after a good --build.")
-@click.option("--preview", is_flag=True, help="Also rebuild on drafts (save, auto_save).")
-@click.option(
-    "--insecure-skip-verify",
-    is_flag=True,
-    help="Accept unsigned webhooks (local experiments only; no CONTENTFUL_WEBHOOK_SECRET).",
-)
-@click.pass_obj
-def webhook_command(
-    project: Path,
-    host: str,
-    port: int,
-    build_locally: bool,
-    forward: str | None,
-    source: str,
-    quiet: float,
-    max_delay: float,
-    retry_min: float,
-    retry_max: float,
-    alert_after: float,
-    state: Path | None,
-    clear_pending: bool,
-    deploy_command: str | None,
-    preview: bool,
-    insecure_skip_verify: bool,
-) -> None:
-    """Receive Contentful's webhooks and rebuild (--build) or call a build hook (--forward).
-
-    Every accepted change is journaled before the answer and built, retried if need be,
-    until a build succeeds: see GET /status and GET /healthz.
-    """
-    # Imported here: the server's libraries would slow every other command's start.
-    from headwater import receiver
-
-    options = receiver.ReceiverOptions(
-        host=host,
-        port=port,
-        build=build_locally,
-        forward=forward,
-        source=source,
-        quiet=quiet,
-        max_delay=max_delay,
-        deploy_command=deploy_command,
-        preview=preview,
-        insecure=insecure_skip_verify,
-        state=state,
-        retry_min=retry_min,
-        retry_max=retry_max,
-        alert_after=alert_after,
-    )
-
-    def run() -> None:
-        if clear_pending:
-            count, path = receiver.clear_pending(project, state)
-            out.print(f"Cleared {count} pending change(s) from {path}.", soft_wrap=True)
-            return
-        receiver.serve_webhooks(project, options, announce=announce)
-
-    def announce(url: str, target: str) -> None:
-        out.print(
-            f"Listening on {url} (each batch goes to {target}; Ctrl-C to stop)", soft_wrap=True
-        )
-
-    _run(run)
+main.add_command(serve_command)
+main.add_command(preview_command)
+main.add_command(webhook_command)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from headwater.errors import ConfigError
@@ -63,6 +63,11 @@ class BuildOptions:
     offline: bool = False
     """Build from the CMS store as it is, asking the CMS nothing (the preview service keeps
     its store up to date itself)."""
+    progress: Callable[[str, int, int], None] | None = field(
+        default=None, compare=False, repr=False
+    )
+    """Told (stage, done, total) as long work advances, e.g. ("rendering", 120, 3000); the
+    CLI draws it as a progress bar on a terminal. Not an input: it changes no output."""
 
 
 def resolve_source(requested: str, env: Mapping[str, str]) -> str:

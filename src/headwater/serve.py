@@ -8,7 +8,7 @@ import logging
 import mimetypes
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from headwater.config import BuildOptions
 from headwater.errors import ConfigError, ContentError, HeadwaterError
 from headwater.model import short_repr
 from headwater.redirects import parse_redirects
+from headwater.schema import load_model
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,16 @@ RELOAD_JS = """\
       background: "rgba(24, 24, 27, 0.98)", color: "#fafafa",
       font: "16px/1.5 system-ui, sans-serif", textAlign: "left",
     });
+    const close = add(panel, "button", "Close", {
+      position: "absolute", top: "1rem", right: "1rem", padding: "0.3rem 0.8rem",
+      font: "inherit", color: "#fafafa", background: "#3f3f46", border: "1px solid #71717a",
+      borderRadius: "0.3rem", cursor: "pointer",
+    });
+    close.type = "button";
+    close.id = overlayId + "-close";
+    close.setAttribute("aria-label", "Close (Escape)");
+    close.title = "Close (Escape); the next build shows it again if it fails";
+    close.addEventListener("click", hide);
     const title = add(panel, "h2", "The build failed",
       { margin: "0 0 0.5rem", color: "#fca5a5", font: "bold 1.5rem/1.3 system-ui, sans-serif" });
     title.id = overlayId + "-title";
@@ -105,7 +116,12 @@ RELOAD_JS = """\
         Object.assign({ whiteSpace: "pre-wrap", overflowWrap: "anywhere", margin: "0" }, mono));
     }
     document.body.append(panel);
+    close.focus();
   }
+
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") hide();
+  });
 
   events.addEventListener("state", (event) => {
     const state = JSON.parse(event.data);
@@ -335,6 +351,29 @@ class DevServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def serve_folder(project_root: Path) -> Path:
+    """Where the dev server builds: a folder of its own in the project's cache, so that
+    public/ keeps what `headwater build` made (with the real base URL) and stays deployable."""
+    return project_root / ".cache" / "headwater" / "serve" / "site"
+
+
+def check_configuration(options: BuildOptions, env: Mapping[str, str]) -> None:
+    """What a build would refuse before reading any content, refused before serving: the
+    content model, the content folder, the CMS's settings (ConfigError, exit 2). Content
+    problems are not refused here: the server shows them over the page until fixed."""
+    load_model(options.project.schema_dir)
+    if options.source == "contentful":
+        # Imported here: only a dev server on Contentful needs the CMS's settings.
+        from headwater.contentful.settings import ContentfulSettings
+
+        ContentfulSettings.from_env(env, preview=options.preview)
+    elif not options.project.content_dir.is_dir():
+        raise ConfigError(
+            f"{options.project.content_dir} is not a folder: nothing to build from "
+            "(--project names the folder holding content/, templates/ and cms_schema/)"
+        )
+
+
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening socket on host:port (port 0 picks a free one), or ConfigError."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -399,7 +438,13 @@ def log_build(record: BuildRecord[str, object]) -> None:
     cause = changes[0] + (f" and {len(changes) - 1} more" if len(changes) > 1 else "")
     error = record.error
     if error is None:
-        log.info("build %d (%s) done in %.2f s", record.number, cause, record.duration)
+        rendered = getattr(record.result, "rendered", None)
+        verb = "built" if INITIAL_CHANGE in record.changes else "rebuilt"
+        if rendered is None:
+            log.info("%s in %d ms (%s)", verb, round(record.duration * 1000), cause)
+        else:
+            pages = f"{rendered} page{'' if rendered == 1 else 's'}"
+            log.info("%s %s in %d ms (%s)", verb, pages, round(record.duration * 1000), cause)
     elif isinstance(error, ContentError):
         problems = "".join(f"\n  {problem}" for problem in error.problems)
         log.warning("build %d (%s) failed: %s%s", record.number, cause, error, problems)

@@ -507,3 +507,27 @@ def _apply_controls(client: ManagementClient, plan: _Plan) -> None:
         what=f"the editor interface of {plan.local.id}",
         version=remote["sys"]["version"],
     )
+
+
+def model_differences(schema_dir: Path, remote_types: Sequence[Json]) -> dict[str, list[str]]:
+    """How a space's content types (as its Delivery or Management API lists them) differ
+    from cms_schema/, by type id, in the lines a dry-run push shows; matching types are left
+    out, and a type the space lacks says so."""
+    remote = {str(t.get("sys", {}).get("id")): t for t in remote_types}
+    found: dict[str, list[str]] = {}
+    for local in load_local_schema(schema_dir):
+        desired = dict(local.body)
+        desired["fields"] = [f for f in local.body.get("fields", []) if not f.get("deleted")]
+        if local.id not in remote:
+            found[local.id] = ["not in the space (headwater schema push creates it)"]
+            continue
+        diff = _type_diff(remote[local.id], desired)
+        local_ids = set(_ids(desired))
+        diff += [
+            f"- field {f.get('id')}: in the space only"
+            for f in remote[local.id].get("fields", [])
+            if f.get("id") not in local_ids and not f.get("omitted")
+        ]
+        if diff:
+            found[local.id] = diff
+    return found
