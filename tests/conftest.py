@@ -6,10 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from support import make_repo_project
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BASE_URL = "https://example.test"
@@ -43,22 +45,23 @@ def base_url() -> str:
 
 @pytest.fixture(scope="session")
 def sample_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The repository's own content, built once into a temporary directory."""
-    out = tmp_path_factory.mktemp("sample-site") / "public"
+    """The repository's own content, copied and built once in a temporary directory."""
+    project = make_repo_project(tmp_path_factory.mktemp("sample-site") / "project")
+    out = project / "public"
     command = [
         sys.executable,
         "-m",
         "headwater",
+        "--project",
+        str(project),
         "build",
         "--source",
         "local",
-        "--out",
-        str(out),
         "--base-url",
         BASE_URL,
     ]
     result = subprocess.run(
-        command, cwd=REPO_ROOT, env=build_env(), capture_output=True, text=True, check=False
+        command, cwd=project, env=build_env(), capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         pytest.fail(
@@ -67,6 +70,28 @@ def sample_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
             pytrace=False,
         )
     return out
+
+
+def checkout_state() -> dict[str, int]:
+    """Every file of the checkout's own build folders with its modification time."""
+    return {
+        str(path): path.stat().st_mtime_ns
+        for folder in (REPO_ROOT / "public", REPO_ROOT / ".cache" / "headwater")
+        if folder.is_dir()
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hermetic() -> Iterator[None]:
+    """The suite builds copies in temporary folders: the developer's public/ and build cache
+    (manifests, stores) are the same after it as before."""
+    before = checkout_state()
+    yield
+    after = checkout_state()
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert not changed, f"the tests changed the checkout's own files: {changed[:10]}"
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,12 @@ def make_project(root: Path, content: Path = FIXTURE_CONTENT) -> Path:
     return root
 
 
+def make_repo_project(root: Path) -> Path:
+    """A copy of the repository's own project (its content/, model and theme) in root, so a
+    test builds it without touching the checkout's .cache/ or public/."""
+    return make_project(root, REPO / "content")
+
+
 def write(project: Path, relative: str, text: str) -> Path:
     path = project / "content" / relative
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -99,7 +99,7 @@ def test_incremental_output_equals_a_full_build(edits: list[str]) -> None:
             apply(project, edit, n)
             result = build(project)
             assert result.exit_code == 0, result.output
-            full = build(project, "--full", "--out", "full")
+            full = build(project, "--full", "--out", str(project / "full"))
             assert full.exit_code == 0, full.output
             assert bytes_of(project / "public") == bytes_of(project / "full"), (edits, n)
 
@@ -108,7 +108,7 @@ def test_unchanged_rebuild_renders_nothing(tmp_path: Path) -> None:
     project = make_project(tmp_path / "site")
     assert build(project).exit_code == 0
     result = build(project)
-    assert "nothing changed; 0 pages rendered" in result.output
+    assert "nothing changed; 0 rendered" in result.output
 
 
 def test_body_edit_renders_only_the_pages_that_show_the_article(tmp_path: Path) -> None:
@@ -118,7 +118,7 @@ def test_body_edit_renders_only_the_pages_that_show_the_article(tmp_path: Path) 
     path.write_text(path.read_text() + "\nOne more paragraph.\n")
     result = build(project)
     # The article, the home page, the blog index, its topic and author pages, and the feed.
-    assert "6 pages rendered" in result.output, result.output
+    assert "6 rendered" in result.output, result.output
     assert "1 written" in result.output
 
 
@@ -157,7 +157,7 @@ def test_untouched_inputs_skip_the_build_and_any_write_is_noticed(
     with monkeypatch.context() as patch:
         patch.setattr(headwater.build, "_check", must_not_run)
         result = build(project)
-    assert "nothing changed; 0 pages rendered" in result.output
+    assert "nothing changed; 0 rendered" in result.output
 
     # Same size, and the old modification time put back: only ctime shows the write.
     path = project / "content" / "page" / "about.md"
@@ -175,7 +175,7 @@ def test_output_folders_of_the_same_name_keep_manifests_of_their_own(tmp_path: P
     assert build(project, "--out", str(first)).exit_code == 0
     assert build(project, "--out", str(second)).exit_code == 0
     again = build(project, "--out", str(first))
-    assert "nothing changed; 0 pages rendered" in again.output, again.output
+    assert "nothing changed; 0 rendered" in again.output, again.output
 
 
 def test_an_edit_that_moves_no_page_is_built_from_the_site_index(
@@ -189,7 +189,7 @@ def test_an_edit_that_moves_no_page_is_built_from_the_site_index(
         result = build(project)
     assert result.exit_code == 0
     assert "1 changed entries are read by" in caplog.text
-    full = build(project, "--full", "--out", "full")
+    full = build(project, "--full", "--out", str(project / "full"))
     assert bytes_of(project / "public") == bytes_of(project / "full")
     assert (
         full.exit_code == 0
@@ -206,5 +206,5 @@ def test_a_lost_content_cache_does_not_stop_a_build_from_the_site_index(tmp_path
     path = project / "content" / "article" / "first-article.md"
     path.write_text(path.read_text() + "\nOne more paragraph.\n")
     assert build(project).exit_code == 0
-    assert build(project, "--full", "--out", "full").exit_code == 0
+    assert build(project, "--full", "--out", str(project / "full")).exit_code == 0
     assert bytes_of(project / "public") == bytes_of(project / "full")

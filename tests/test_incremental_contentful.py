@@ -55,7 +55,7 @@ def assert_incremental_equals_full(project: Path, server: ContentfulServer, note
     """Build incrementally into public/, then everything afresh into full/: same bytes."""
     result = run(project, server)
     assert result.exit_code == 0, result.output
-    full = run(project, server, "--full", "--out", "full")
+    full = run(project, server, "--full", "--out", str(project / "full"))
     assert full.exit_code == 0, full.output
     assert bytes_of(project / "public") == bytes_of(project / "full"), note
 
@@ -255,6 +255,6 @@ def test_two_concurrent_builds_of_one_project_both_finish_with_one_builds_output
                 assert b"waiting for it" in process.stderr.readline()
         outputs = [b.communicate(timeout=120) for b in builds]
         assert [b.returncode for b in builds] == [0, 0], outputs
-        full = run(project, server, "--full", "--out", "full")
+        full = run(project, server, "--full", "--out", str(project / "full"))
         assert full.exit_code == 0, full.output
         assert bytes_of(project / "public") == bytes_of(project / "full")

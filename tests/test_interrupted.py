@@ -65,7 +65,7 @@ def test_killed_build_leaves_a_whole_site_and_the_next_build_is_right(
     old = bytes_of(project / "public")
     path = project / "content" / "article" / "first-article.md"
     path.write_text(path.read_text().replace("The First Article", "A Renamed Article"))
-    assert build(project, "--full", "--out", "expected").exit_code == 0
+    assert build(project, "--full", "--out", str(project / "expected")).exit_code == 0
     new = bytes_of(project / "expected")
 
     child = subprocess.Popen(

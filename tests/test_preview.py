@@ -209,7 +209,8 @@ ACTIONS = st.sampled_from(["save", "retitle-second", "publish", "delete", "unpub
 def full_preview(preview: Preview) -> dict[str, bytes]:
     """A full preview build of the same drafts, with the service's base URL."""
     command = [sys.executable, "-m", "headwater", "--project", str(preview.project), "build"]
-    command += ["--preview", "--full", "--out", "full", "--base-url", preview.url]
+    command += ["--preview", "--full", "--out", str(preview.project / "full")]
+    command += ["--base-url", preview.url]
     result = subprocess.run(
         command, env=env_for(preview.server), capture_output=True, text=True, timeout=120
     )

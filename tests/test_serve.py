@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -19,7 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
-from support import CHROMIUM_ARGS, make_project
+from support import CHROMIUM_ARGS, headwater, make_project
 
 WAIT = 30.0
 """Generous bound for every wait: only reached when the behaviour under test is broken."""
@@ -28,6 +29,9 @@ ARTICLE_URL = "/blog/first-article/"
 SUMMARY = "summary: A short summary of the first article."
 TOO_LONG_SUMMARY = "summary: " + "An overlong summary. " * 9
 RELOAD_TAG = b'<script src="/__headwater/reload.js" data-build="1"></script>'
+SERVED = Path(".cache/headwater/serve/site")
+"""Where the dev server builds, in the project: never public/."""
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (DEBUG|INFO|WARNING|ERROR) \S")
 
 
 @dataclass
@@ -167,10 +171,12 @@ def test_pages_get_the_reload_script_but_the_files_on_disk_do_not(
     before_body = body[: body.lower().rindex(b"</body>")]
     assert before_body.endswith(RELOAD_TAG)
 
-    on_disk = project / "public" / "blog" / "first-article" / "index.html"
+    on_disk = project / SERVED / "blog" / "first-article" / "index.html"
     assert on_disk.is_file()
     assert b"__headwater" not in on_disk.read_bytes()
-    files = [path for path in (project / "public").rglob("*") if path.is_file()]
+    assert b'href="http://127.0.0.1:' in on_disk.read_bytes()  # the server's own base URL
+    assert not (project / "public").exists()  # public/ stays deployable: serve never writes it
+    files = [path for path in (project / SERVED).rglob("*") if path.is_file()]
     assert len(files) > 10
     assert not [path for path in files if b"__headwater" in path.read_bytes()]
 
@@ -180,7 +186,7 @@ def test_only_html_responses_are_changed(served: tuple[Server, Path]) -> None:
     for path in ("/robots.txt", "/sitemap.xml", "/feed.xml"):
         status, _, body = server.get(path)
         assert status == 200
-        assert body == (project / "public" / path.lstrip("/")).read_bytes()
+        assert body == (project / SERVED / path.lstrip("/")).read_bytes()
 
 
 def test_the_reload_script_is_served_by_the_dev_server(served: tuple[Server, Path]) -> None:
@@ -201,7 +207,7 @@ def test_urls_resolve_as_on_netlify(served: tuple[Server, Path]) -> None:
 
     status, headers, body = server.get("/no/such/page/")
     assert status == 404
-    not_found = (project / "public" / "404.html").read_bytes()
+    not_found = (project / SERVED / "404.html").read_bytes()
     assert body.replace(RELOAD_TAG, b"") == not_found
     assert server.get("/../cms_schema/article.json")[0] == 404
     assert server.get("/%2e%2e/%2e%2e/etc/passwd")[0] == 404
@@ -209,7 +215,7 @@ def test_urls_resolve_as_on_netlify(served: tuple[Server, Path]) -> None:
 
 def test_every_build_is_an_event_and_a_failed_one_names_the_problem(tmp_path: Path) -> None:
     project = make_project(tmp_path / "site")
-    page = project / "public" / "blog" / "first-article" / "index.html"
+    page = project / SERVED / "blog" / "first-article" / "index.html"
     with dev_server(project) as server, events(server) as stream:
         assert stream.next() == {"build": 1, "ok": True, "error": "", "problems": []}
 
@@ -217,6 +223,11 @@ def test_every_build_is_an_event_and_a_failed_one_names_the_problem(tmp_path: Pa
         good = stream.until(lambda s: s["build"] > 1)
         assert good["ok"]
         assert "Some edited text." in page.read_text()
+        # Each build is logged (before its event goes out) with its page count and time.
+        lines = server.log.read_text().splitlines()
+        built = [line for line in lines if " built " in line or " rebuilt " in line]
+        assert re.search(r" INFO built \d+ pages in \d+ ms \(\(start\)\)$", built[0]), lines
+        assert re.search(rf" INFO rebuilt \d+ pages? in \d+ ms \({ARTICLE}\)$", built[1]), lines
 
         edit(project, ARTICLE, SUMMARY, TOO_LONG_SUMMARY)
         failed = stream.until(lambda s: not s["ok"])
@@ -249,6 +260,22 @@ def test_ctrl_c_ends_open_event_streams_and_exits_promptly(tmp_path: Path) -> No
     log = server.log.read_text()
     assert "graceful shutdown exceeded" not in log
     assert "Traceback" not in log
+    # One format for every line, whoever logs it (uvicorn too), and no colour in a file.
+    assert log.splitlines() and all(LOG_LINE.match(line) for line in log.splitlines()), log
+    assert "\x1b[" not in log
+
+
+def test_serve_checks_its_configuration_before_listening(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = make_project(tmp_path / "site")
+    monkeypatch.delenv("CONTENTFUL_SPACE_ID", raising=False)
+    monkeypatch.delenv("CONTENTFUL_DELIVERY_TOKEN", raising=False)
+    result = headwater(project, "serve", "--source", "contentful", "--port", "0")
+    assert result.exit_code == 2
+    assert "CONTENTFUL_SPACE_ID" in result.output
+    assert "Serving" not in result.output
+    assert not (project / ".cache" / "headwater" / "serve").exists()
 
 
 @pytest.mark.browser
@@ -280,6 +307,19 @@ def test_an_open_page_follows_edits_and_shows_invalid_content_as_an_overlay(
             expect(row.locator("td").nth(1)).to_have_text("summary")
             expect(row.locator("td").nth(2)).to_have_text("size")
             expect(main).to_contain_text("Some freshly edited text.")  # the last good page
+
+            # The overlay closes with its button (which has the focus) or with Escape, and
+            # the next failed build shows it again.
+            close = overlay.get_by_role("button", name="Close (Escape)")
+            expect(close).to_be_focused()
+            close.click()
+            expect(overlay).to_have_count(0)
+            edit(project, ARTICLE, TOO_LONG_SUMMARY, TOO_LONG_SUMMARY + "More. ")
+            expect(overlay).to_be_visible(timeout=timeout)
+            page.keyboard.press("Escape")
+            expect(overlay).to_have_count(0)
+            edit(project, ARTICLE, TOO_LONG_SUMMARY + "More. ", TOO_LONG_SUMMARY)
+            expect(overlay).to_be_visible(timeout=timeout)
 
             edit(project, ARTICLE, TOO_LONG_SUMMARY, "summary: A corrected summary.")
             expect(page.locator(".lead")).to_have_text("A corrected summary.", timeout=timeout)

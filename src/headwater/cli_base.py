@@ -15,7 +15,7 @@ from rich.console import Console
 from headwater import __version__
 from headwater.config import SOURCES
 from headwater.errors import ContentError, HeadwaterError
-from headwater.logs import use_cli_logging
+from headwater.logs import cli_logging
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -122,9 +122,9 @@ def output_folder(value: str | None, default: str) -> str:
 def run_action(action: Callable[[], None], *, level: int = logging.WARNING) -> None:
     """Log at the command's level (see log_level), run it, and map headwater's errors to
     their exit codes with one line each (every problem, for content)."""
-    use_cli_logging(log_level(level))
     try:
-        action()
+        with cli_logging(log_level(level)):
+            action()
     except ContentError as exc:
         for problem in exc.problems:
             err.print(str(problem), markup=False, soft_wrap=True)

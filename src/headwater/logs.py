@@ -4,11 +4,12 @@ hook's URL) masked in whatever any library writes."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TextIO
 
 HANDLER_NAME = "headwater"
@@ -97,7 +98,10 @@ class Redact(logging.Filter):
 def use_cli_logging(level: int, *, stream: TextIO | None = None) -> logging.Handler:
     """Log the headwater loggers at `level` (other libraries at WARNING, or DEBUG with
     level DEBUG) as one line per record on stream (stderr), replacing an earlier handler of
-    ours; returns the handler."""
+    ours; returns the handler.
+
+    Loggers already set to a lower level (pytest's caplog) stay there: only the handler
+    writes no more than `level`."""
     stream = stream or sys.stderr
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -105,11 +109,31 @@ def use_cli_logging(level: int, *, stream: TextIO | None = None) -> logging.Hand
             root.removeHandler(handler)
     handler = logging.StreamHandler(stream)
     handler.set_name(HANDLER_NAME)
+    handler.setLevel(level)
     handler.setFormatter(LineFormatter(colour=wants_colour(stream)))
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if level <= logging.DEBUG else logging.WARNING)
-    logging.getLogger("headwater").setLevel(level)
+    libraries = logging.DEBUG if level <= logging.DEBUG else logging.WARNING
+    root.setLevel(min(root.level, libraries) if root.level else libraries)
+    ours = logging.getLogger("headwater")
+    ours.setLevel(min(ours.level, level) if ours.level else level)
     return handler
+
+
+@contextlib.contextmanager
+def cli_logging(level: int, *, stream: TextIO | None = None) -> Iterator[logging.Handler]:
+    """use_cli_logging for the length of one command, then the loggers as they were (tests
+    run many commands in one process)."""
+    root, ours = logging.getLogger(), logging.getLogger("headwater")
+    saved = (root.level, ours.level)
+    handler = use_cli_logging(level, stream=stream)
+    try:
+        yield handler
+    finally:
+        for each in list(root.handlers):
+            if each.get_name() == HANDLER_NAME:
+                root.removeHandler(each)
+        root.setLevel(saved[0])
+        ours.setLevel(saved[1])
 
 
 def use_service_logging(
@@ -118,7 +142,10 @@ def use_service_logging(
     """Log as the CLI does (see use_cli_logging), at `level` — by default the level the CLI
     chose for this command, else INFO — and mask `secrets` in every line any handler writes."""
     if level is None:
-        level = logging.getLogger("headwater").level or logging.INFO
+        handler = next(
+            (h for h in logging.getLogger().handlers if h.get_name() == HANDLER_NAME), None
+        )
+        level = handler.level if handler is not None and handler.level else logging.INFO
     use_cli_logging(level, stream=stream)
     redact = Redact(secrets)
     for each in logging.getLogger().handlers:

@@ -137,7 +137,7 @@ def test_a_rejected_sync_token_is_followed_by_one_initial_sync_and_a_correct_sit
         assert "has no space" not in result.stderr
         initial = [r for r in server.paths("/sync") if "initial=true" in r]
         assert len(initial) == 1
-        full = run_build(project, build_env(server), "--full", "--out", "full")
+        full = run_build(project, build_env(server), "--full", "--out", str(project / "full"))
         assert full.returncode == 0, full.stderr
     article = project / "public" / "blog" / "first-article" / "index.html"
     assert "The First Article, Revised" in article.read_text()
