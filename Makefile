@@ -1,21 +1,43 @@
-# headwater — the two commands a newcomer needs are `make build` and `make test`.
+# headwater — a newcomer needs `make build`, `make serve` and `make test`; `make help` lists all.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+PIP := $(BIN)/python -m pip --disable-pip-version-check --progress-bar on
 TOOLS := .cache/tools
 VNU_VERSION := 26.9.27
 VNU_JAR := $(TOOLS)/node_modules/vnu-jar/build/dist/vnu.jar
 
-.PHONY: build test lint typecheck pytest validate clean bench bench-scale bench-compare
+# The line coverage below which `make test` (and so CI) fails: just under what the suite measures.
+COVERAGE_FLOOR := 90
+
+.PHONY: help build serve test check-tools lint typecheck pytest validate clean bench bench-scale bench-compare
+
+## help: list these targets
+help:
+	@awk '/^## [a-z-]+: / { sub(/^## /, ""); name = $$1; sub(/^[a-z-]+: /, ""); printf "  make %-14s %s\n", substr(name, 1, length(name) - 1), $$0 }' $(MAKEFILE_LIST)
 
 ## build: set up .venv if needed and build the sample site into public/
 build: $(VENV)/.installed
 	$(BIN)/headwater build
 
-## test: lint, type-check and run the whole test suite (browser and HTML-validity tests included)
-test: $(VENV)/.installed-test $(VNU_JAR) lint typecheck pytest
+## serve: build and serve the site at http://127.0.0.1:8000/, rebuilding on every edit (Ctrl-C stops)
+serve: $(VENV)/.installed
+	$(BIN)/headwater serve $(if $(PORT),--port $(PORT))
+
+## test: check the tools, then lint, type-check and run the whole suite with line coverage
+test: check-tools $(VENV)/.installed-test $(VNU_JAR) lint typecheck pytest
+
+# The system tools the suite drives; say what to install rather than fail halfway through.
+check-tools:
+	@missing=0; \
+	if [ ! -f $(VNU_JAR) ] && ! command -v npm >/dev/null 2>&1; then \
+	  echo "make test: npm (Node.js) is missing; it fetches the W3C Nu HTML checker. Install: apt-get install nodejs npm"; missing=1; fi; \
+	if ! command -v java >/dev/null 2>&1; then \
+	  echo "make test: java is missing; it runs the W3C Nu HTML checker. Install: apt-get install default-jre-headless"; missing=1; fi; \
+	if [ ! -x /usr/bin/chromium ]; then \
+	  echo "make test: /usr/bin/chromium is missing; the browser tests drive it. Install: apt-get install chromium fonts-liberation"; missing=1; fi; \
+	if [ $$missing = 1 ]; then echo "make test: .ci/run installs all of these on a Debian machine (as root)."; exit 1; fi
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
@@ -25,26 +47,33 @@ typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
 pytest: $(VENV)/.installed-test $(VNU_JAR)
-	VNU_JAR=$(abspath $(VNU_JAR)) $(BIN)/pytest
+	VNU_JAR=$(abspath $(VNU_JAR)) $(BIN)/pytest --cov --cov-report=term:skip-covered \
+	  --cov-fail-under=$(COVERAGE_FLOOR)
 
+## validate: check the content against cms_schema/ and print every problem
 validate: $(VENV)/.installed
 	$(BIN)/headwater validate
 
 $(BIN)/python:
+	@echo "Creating the virtual environment $(VENV)/ with $$($(PYTHON) --version)"
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
+	@echo "Installing headwater and its dependencies into $(VENV)/ (about 20 s the first time)"
 	$(PIP) install -e .
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	@echo "Installing headwater with its test tools into $(VENV)/ (a minute the first time)"
 	$(PIP) install -e '.[test]'
 	touch $@ $(VENV)/.installed
 
 # The W3C Nu HTML checker, current release, from the npm registry (runs on the machine's Java).
 $(VNU_JAR):
+	@echo "Fetching the W3C Nu HTML checker $(VNU_VERSION) into $(TOOLS)/"
 	npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix $(TOOLS) vnu-jar@$(VNU_VERSION)
 
+## clean: remove .venv, the caches and the built sites
 clean:
 	rm -rf public public-preview .cache $(VENV)
 

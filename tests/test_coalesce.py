@@ -294,7 +294,11 @@ def test_transient_failures_retry_with_backoff_until_a_build_succeeds(
     clock.advance(QUIET)
     waits = []
     for attempt in (1, 2, 3):
-        assert retrying.wait_for(lambda s, n=attempt: s.builds == n, WAIT)
+
+        def reached(status: QueueStatus[int, str], n: int = attempt) -> bool:
+            return status.builds == n
+
+        assert retrying.wait_for(reached, WAIT)
         status = retrying.status()
         assert (status.state, status.attempts, status.queued) == ("retrying", attempt, 1)
         assert status.last is not None

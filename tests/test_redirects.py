@@ -87,10 +87,14 @@ def test_the_history_survives_a_lost_build_cache(project: Path) -> None:
     assert rules(project)["/blog/first-article/"] == ("/blog/renamed/", 301)
 
 
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass  # the test reads answers, not the server's log
+
+
 @contextmanager
 def serving(folder: Path) -> Iterator[str]:
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *args: None  # type: ignore[method-assign]
+    handler = partial(QuietHandler, directory=str(folder))
     with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()

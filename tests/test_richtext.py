@@ -519,7 +519,9 @@ def test_embedded_assets_keep_their_picture_markup_after_sanitising(tmp_path: Pa
     env = make_environment(project / "templates", site, plan_static(project / "static")[0])
     holder = Entry("page/x", "page", "x", "x:1", None)
     holder._complete({"body": document}, ())
-    html = str(env.globals["body"](holder).html)
+    body = env.globals["body"]
+    assert callable(body)
+    html = str(body(holder).html)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script" not in html
     assert "<picture>" in html and f'srcset="{url}?w=480&amp;fm=avif 480w' in html
     assert 'alt="A calm river"' in html

@@ -233,7 +233,9 @@ def test_seeding_uploads_creates_and_publishes_in_order(tmp_path: Path) -> None:
         report=lines.append,
         sleep=waits.append,
     )
-    calls = [(c.request.method, c.request.url.split("/master")[-1]) for c in responses.calls]
+    calls = [
+        (c.request.method, (c.request.url or "").split("/master")[-1]) for c in responses.calls
+    ]
     assert calls == [
         ("GET", "/entries?limit=0"),
         ("POST", "/uploads"),
@@ -248,7 +250,7 @@ def test_seeding_uploads_creates_and_publishes_in_order(tmp_path: Path) -> None:
         ("PUT", "/entries/article-b/published"),
     ]
     assert waits == [1.0], "waited once for processing"
-    body = json.loads(responses.calls[8].request.body)
+    body = json.loads(responses.calls[8].request.body or b"")
     assert body == {"fields": {"author": {"en-US": plan.entries[1].fields["author"]["en-US"]}}}
     assert lines[0] == "uploading logo.svg as asset image-logo"
 

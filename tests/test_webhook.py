@@ -252,6 +252,7 @@ def test_burst_builds_once_and_changes_during_a_build_build_once_more() -> None:
         for number in range(10):
             assert running.publish(f"late-{number}", 2) == 202
         assert running.queue.status().queued == 10
+        assert builds.gate is not None
         builds.gate.set()
         assert running.queue.wait_for(lambda s: s.builds == 1, WAIT)
         running.build_now(2)

@@ -214,7 +214,7 @@ def test_initial_sync_follows_every_page_and_keeps_the_sync_token(
 
     assert len(api.calls) == 5  # /locales, /content_types and three sync pages
     for call in api.calls:  # connect, then read: never longer than the request's deadline
-        connect, read = call.request.req_kwargs["timeout"]
+        connect, read = call.request.req_kwargs["timeout"]  # type: ignore[attr-defined]
         assert 0 < connect <= 5 and 0 < read <= settings.deadline
     assert len(sync_calls(api)) == 3
     assert snapshot.description == f"Contentful space {SPACE}/master"
