@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import threading
@@ -10,6 +11,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+log = logging.getLogger(__name__)
 
 
 def run_sharded(
@@ -26,6 +29,7 @@ def run_sharded(
     if count <= 1 or not hasattr(os, "fork") or threading.active_count() > 1:
         return work(items)
     shards = [items[i::count] for i in range(count)]
+    log.debug("%d items in %d processes (%s)", len(items), count, getattr(work, "__name__", "work"))
     children = [_spawn(work, shard) for shard in shards[1:]]
     try:
         first = work(shards[0])
