@@ -410,7 +410,8 @@ class Summary:
 
 
 SUMMARY = re.compile(
-    r"Built (?P<pages>\d+) pages? from .*? in [\d.]+ s → .*?\((?P<files>\d+) files: "
+    r"Built (?P<pages>\d+) pages?(?: and \d+ other files?)? from .*? in [\d.]+ s → .*?"
+    r"\((?P<files>\d+) files: "
     r"(?:(?P<written>\d+) written, (?P<unchanged>\d+) unchanged, (?P<removed>\d+) removed"
     r"|nothing changed)[;,)]"
 )
