@@ -119,11 +119,14 @@ def output_folder(value: str | None, default: str) -> str:
     return str(Path(value).resolve()) if value else default
 
 
-def run_action(action: Callable[[], None], *, level: int = logging.WARNING) -> None:
-    """Log at the command's level (see log_level), run it, and map headwater's errors to
+def run_action(
+    action: Callable[[], None], *, level: int = logging.WARNING, chatty: tuple[str, ...] = ()
+) -> None:
+    """Log at the command's level (see log_level; the `chatty` loggers one level lower, for
+    what a long-running command says by default), run it, and map headwater's errors to
     their exit codes with one line each (every problem, for content)."""
     try:
-        with cli_logging(log_level(level)):
+        with cli_logging(log_level(level), loggers={n: log_level(logging.INFO) for n in chatty}):
             action()
     except ContentError as exc:
         for problem in exc.problems:

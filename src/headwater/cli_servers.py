@@ -6,13 +6,12 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 import click
 
 from headwater.build import build
 from headwater.cli_base import common_options, out, output_folder, run_action, source_option
-from headwater.config import make_options
+from headwater.config import BuildOptions, make_options
 
 
 @click.command(
@@ -58,7 +57,7 @@ def serve_command(
     )
 
     def serve() -> None:
-        def options_for(base_url: str) -> Any:
+        def options_for(base_url: str) -> BuildOptions:
             return make_options(
                 root=project,
                 out=output_folder(out_name, str(serve_folder(project.resolve()))),
@@ -77,7 +76,8 @@ def serve_command(
     def announce(url: str) -> None:
         out.print(f"Serving {url} (Ctrl-C to stop)", soft_wrap=True)
 
-    run_action(serve, level=logging.INFO)
+    # The server's own lines (where it listens, each build) by default; each stage with -v.
+    run_action(serve, chatty=("headwater.serve",))
 
 
 @click.command(

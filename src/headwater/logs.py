@@ -100,8 +100,7 @@ def use_cli_logging(level: int, *, stream: TextIO | None = None) -> logging.Hand
     level DEBUG) as one line per record on stream (stderr), replacing an earlier handler of
     ours; returns the handler.
 
-    Loggers already set to a lower level (pytest's caplog) stay there: only the handler
-    writes no more than `level`."""
+    Loggers already set to a lower level (pytest's caplog) stay there."""
     stream = stream or sys.stderr
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -109,7 +108,6 @@ def use_cli_logging(level: int, *, stream: TextIO | None = None) -> logging.Hand
             root.removeHandler(handler)
     handler = logging.StreamHandler(stream)
     handler.set_name(HANDLER_NAME)
-    handler.setLevel(level)
     handler.setFormatter(LineFormatter(colour=wants_colour(stream)))
     root.addHandler(handler)
     libraries = logging.DEBUG if level <= logging.DEBUG else logging.WARNING
@@ -120,20 +118,27 @@ def use_cli_logging(level: int, *, stream: TextIO | None = None) -> logging.Hand
 
 
 @contextlib.contextmanager
-def cli_logging(level: int, *, stream: TextIO | None = None) -> Iterator[logging.Handler]:
-    """use_cli_logging for the length of one command, then the loggers as they were (tests
-    run many commands in one process)."""
-    root, ours = logging.getLogger(), logging.getLogger("headwater")
-    saved = (root.level, ours.level)
+def cli_logging(
+    level: int, *, loggers: Mapping[str, int] | None = None, stream: TextIO | None = None
+) -> Iterator[logging.Handler]:
+    """use_cli_logging for the length of one command, with `loggers` (name → level) set
+    apart, then every logger as it was (tests run many commands in one process)."""
+    loggers = loggers or {}
+    touched = [logging.getLogger(), logging.getLogger("headwater")]
+    touched += [logging.getLogger(name) for name in loggers]
+    saved = [(logger, logger.level) for logger in touched]
     handler = use_cli_logging(level, stream=stream)
+    for name, own in loggers.items():
+        logging.getLogger(name).setLevel(own)
     try:
         yield handler
     finally:
+        root = logging.getLogger()
         for each in list(root.handlers):
             if each.get_name() == HANDLER_NAME:
                 root.removeHandler(each)
-        root.setLevel(saved[0])
-        ours.setLevel(saved[1])
+        for logger, old in saved:
+            logger.setLevel(old)
 
 
 def use_service_logging(
@@ -142,10 +147,7 @@ def use_service_logging(
     """Log as the CLI does (see use_cli_logging), at `level` — by default the level the CLI
     chose for this command, else INFO — and mask `secrets` in every line any handler writes."""
     if level is None:
-        handler = next(
-            (h for h in logging.getLogger().handlers if h.get_name() == HANDLER_NAME), None
-        )
-        level = handler.level if handler is not None and handler.level else logging.INFO
+        level = logging.getLogger("headwater").level or logging.INFO
     use_cli_logging(level, stream=stream)
     redact = Redact(secrets)
     for each in logging.getLogger().handlers:
