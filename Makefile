@@ -9,7 +9,7 @@ VNU_VERSION := 26.9.27
 VNU_JAR := $(TOOLS)/node_modules/vnu-jar/build/dist/vnu.jar
 
 # The line coverage below which `make test` (and so CI) fails: just under what the suite measures.
-COVERAGE_FLOOR := 90
+COVERAGE_FLOOR := 93
 
 .PHONY: help build serve test check-tools lint typecheck pytest validate clean bench bench-scale bench-compare
 
