@@ -439,12 +439,12 @@ def log_build(record: BuildRecord[str, object]) -> None:
     error = record.error
     if error is None:
         rendered = getattr(record.result, "rendered", None)
-        verb = "built" if INITIAL_CHANGE in record.changes else "rebuilt"
-        if rendered is None:
-            log.info("%s in %d ms (%s)", verb, round(record.duration * 1000), cause)
+        done = "rebuilt" if rendered is None else f"rebuilt {rendered} page{'s' * (rendered != 1)}"
+        took = f"in {round(record.duration * 1000)} ms"
+        if INITIAL_CHANGE in record.changes:
+            log.info("%s %s", done.removeprefix("re"), took)
         else:
-            pages = f"{rendered} page{'' if rendered == 1 else 's'}"
-            log.info("%s %s in %d ms (%s)", verb, pages, round(record.duration * 1000), cause)
+            log.info("%s %s (%s)", done, took, cause)
     elif isinstance(error, ContentError):
         problems = "".join(f"\n  {problem}" for problem in error.problems)
         log.warning("build %d (%s) failed: %s%s", record.number, cause, error, problems)
