@@ -279,6 +279,9 @@ def test_the_progress_bar_appears_only_after_its_delay_and_only_on_a_terminal() 
         now[0] = 2.5
         progress("rendering", 50, 100)
         assert "rendering" in screen.getvalue() and "50/100" in screen.getvalue()
+        now[0] = 3.0
+        progress("initial sync", 300, 0)  # the Sync API gives no total: a count
+        assert "initial sync" in screen.getvalue() and "300/?" in screen.getvalue()
     piped = io.StringIO()
     with BuildProgress(Console(file=piped, width=80), clock=lambda: now[0] + 10) as progress:
         progress("rendering", 50, 100)

@@ -94,10 +94,15 @@ def load_source(options: BuildOptions, model: ContentModel) -> Snapshot:
         preview=options.preview,
         full=options.full,
         refresh=not options.offline,
+        progress=options.progress,
     )
 
 
-def pull(project: Project, env: Mapping[str, str]) -> PullReport:
+def pull(
+    project: Project,
+    env: Mapping[str, str],
+    progress: Callable[[str, int, int], None] | None = None,
+) -> PullReport:
     """Sync the Contentful space into the store; what `headwater pull` reports."""
     from headwater.contentful.settings import ContentfulSettings
     from headwater.contentful.sync import pull as pull_space
@@ -109,6 +114,7 @@ def pull(project: Project, env: Mapping[str, str]) -> PullReport:
             cache_dir=project.cache_dir,
             model_types=set(model.types),
             model_digest=model.digest,
+            progress=progress,
         )
 
 

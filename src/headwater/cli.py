@@ -165,7 +165,8 @@ def pull_command(project: Path) -> None:
     """Sync the Contentful space into the local store and print what changed."""
 
     def run() -> None:
-        report = pull(Project(project.resolve()), os.environ)
+        with BuildProgress(err) as progress:
+            report = pull(Project(project.resolve()), os.environ, progress)
         kind = "initial sync" if report.initial else "delta sync"
         out.print(
             f"{report.description} ({kind}, {report.requests} requests): "

@@ -17,7 +17,8 @@ REFRESH = 0.1
 
 
 class BuildProgress:
-    """A callable for BuildOptions.progress: `(stage, done, total)` moves the bar of `stage`.
+    """A callable for BuildOptions.progress: `(stage, done, total)` moves the bar of `stage`
+    (a total of 0: not known, so the bar counts without an end).
 
     The bar never starts a thread (rich's auto-refresh would stop a large build from forking
     its render workers); it redraws when told, at most every REFRESH seconds.
@@ -58,10 +59,11 @@ class BuildProgress:
                 redirect_stderr=False,
             )
             self.bar.start()
+        end = total if total > 0 else None
         if stage not in self.tasks:
-            self.tasks[stage] = self.bar.add_task(stage, total=total)
-        self.bar.update(self.tasks[stage], completed=done, total=total)
-        if done >= total or now - self.drawn >= REFRESH:
+            self.tasks[stage] = self.bar.add_task(stage, total=end)
+        self.bar.update(self.tasks[stage], completed=done, total=end)
+        if (end is not None and done >= end) or now - self.drawn >= REFRESH:
             self.bar.refresh()
             self.drawn = now
 

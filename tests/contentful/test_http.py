@@ -166,3 +166,15 @@ def test_the_preview_fetches_saved_entries_by_id_in_a_handful_of_requests(
         entries = read_all(load(settings, tmp_path, preview=True, refresh=False))
         assert entries[ARTICLE_1].fields["title"] == "A Saved Draft Title"
         assert ARTICLE_2 not in entries
+
+
+def test_a_sync_reports_its_progress_page_by_page(tmp_path: Path) -> None:
+    space = FakeSpace.from_fixtures(FIXTURES)
+    told: list[tuple[str, int, int]] = []
+    with ContentfulServer(space) as server:
+        load(settings_for(server), tmp_path, progress=lambda *args: told.append(args))
+        assert told == [("initial sync", 3, 0), ("initial sync", 6, 0), ("initial sync", 9, 0)]
+        told.clear()
+        space.publish(fixture("sync_delta.json")["items"][0])
+        load(settings_for(server), tmp_path, progress=lambda *args: told.append(args))
+    assert told == [("delta sync", 1, 0)]

@@ -22,7 +22,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,9 @@ from headwater.errors import SourceError
 from headwater.model import Asset, EntryHead, Problem, RawEntry, Snapshot
 
 log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+"""Told (stage, items so far, 0) after each sync page: the Sync API gives no total."""
 
 PAGE_LIMIT = 1000
 """The most items Contentful returns per page; halved while a page is "too big"."""
@@ -95,6 +98,7 @@ def open_snapshot(
     env: Mapping[str, str] | None = None,
     session: requests.Session | None = None,
     sleep: Sleep = time.sleep,
+    progress: Progress | None = None,
 ) -> Snapshot:
     """Bring the store up to date (unless `refresh` is False: the store as it is) and offer it
     to a build. After a webhook (HEADWATER_CHANGES or Netlify's INCOMING_HOOK_BODY in env), sync
@@ -106,6 +110,7 @@ def open_snapshot(
     with _session(session) as http:
         while True:
             syncer = _Syncer(settings, cache_dir, model_types, model_digest, preview, http, sleep)
+            syncer.progress = progress
             if refresh or syncer.store is None:
                 syncer.refresh(full=full, force_meta=force_meta)
             store = syncer.store
@@ -140,10 +145,12 @@ def pull(
     full: bool = False,
     session: requests.Session | None = None,
     sleep: Sleep = time.sleep,
+    progress: Progress | None = None,
 ) -> PullReport:
     """Sync the store and say what was created, updated and deleted."""
     with _session(session) as http:
         syncer = _Syncer(settings, cache_dir, model_types, model_digest, preview, http, sleep)
+        syncer.progress = progress
         delta = syncer.refresh(full=full, force_meta=False)
         if syncer.store is not None:
             syncer.store.close()
@@ -222,6 +229,7 @@ class _Syncer:
             deadline=settings.deadline,
         )
         self.store = Store.open(self.path, self.key)
+        self.progress: Progress | None = None
 
     def refresh(self, *, full: bool, force_meta: bool) -> _Delta:
         """Fetch what changed into the store (everything, for an initial sync or a preview)."""
@@ -374,11 +382,15 @@ class _Syncer:
     def pages(self, params: dict[str, str], kind: str) -> Iterator[Raw]:
         """The pages of one sync, each with `_token` the next sync starts from (on the last)."""
         seen: set[str] = set()
+        items = 0
         while True:
             page = self.client.get("/sync", params)
             page_items = page.get("items")
             if page.get("sys", {}).get("type") != "Array" or not isinstance(page_items, list):
                 raise SourceError(f"Contentful sent a sync page that is not an Array ({kind} sync)")
+            items += len(page_items)
+            if self.progress is not None:  # the Sync API never says how many are to come
+                self.progress(f"{kind} sync", items, 0)
             for item in page_items:
                 if not has_id(item):
                     raise SourceError("Contentful sent a sync item without sys.id")
