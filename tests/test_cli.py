@@ -286,3 +286,16 @@ def test_the_progress_bar_appears_only_after_its_delay_and_only_on_a_terminal() 
     with BuildProgress(Console(file=piped, width=80), clock=lambda: now[0] + 10) as progress:
         progress("rendering", 50, 100)
     assert piped.getvalue() == ""
+
+
+def test_an_entry_broken_in_its_own_file_causes_no_second_problem_in_another(
+    project: Path,
+) -> None:
+    author = project / "content" / "author" / "dr-test.md"
+    author.write_text(author.read_text().replace("role: Medical Director", "slug: [dr, test]"))
+    result = headwater(project, "validate", "--source", "local")
+    assert result.exit_code == 1
+    problems = [line for line in result.output.splitlines() if line.startswith("content/")]
+    assert len(problems) == 1, result.output
+    assert problems[0].startswith("content/author/dr-test.md:4: slug: [type]")
+    assert "1 content problem;" in result.output

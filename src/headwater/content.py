@@ -12,6 +12,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from headwater.cache import ContentCache
@@ -57,6 +58,9 @@ def check_snapshot(
     todo = [i for i in wanted if i not in records]
     fresh: dict[str, tuple[str, Checked]] = {}
     texts: list[tuple[str, str, Any]] = []
+    faulty: set[str] = set()
+    """The names an entry with problems of its own is linked by: a link to it that cannot be
+    resolved (its slug was the problem) is not a second problem."""
     if todo:
         raws = snapshot.reader.read(todo)
         ready = [raws[i] for i in todo if i in raws]  # the reader said why one is missing
@@ -68,7 +72,9 @@ def check_snapshot(
             entry_id = raw.id
             records[entry_id] = checked
             problems += found
-            if not found:
+            if found:
+                faulty |= {entry_id, PurePosixPath(raw.origin).stem}
+            else:
                 fresh[entry_id] = (checked.digest, checked)
                 texts += [(entry_id, t.digest, raw.fields[t.field]) for t in checked.texts]
     log.info(
@@ -78,7 +84,8 @@ def check_snapshot(
     problems = list(snapshot.problems) + problems
     ordered = [records[i] for i in wanted if i in records]
     problems += _check_unique(ordered, model)
-    content, found = link_entries(ordered, snapshot.assets, model, url_for, snapshot.broken)
+    broken = snapshot.broken | faulty
+    content, found = link_entries(ordered, snapshot.assets, model, url_for, broken)
     problems += found
     if problems:
         return None, problems
