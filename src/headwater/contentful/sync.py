@@ -23,6 +23,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -305,13 +306,14 @@ class _Syncer:
                         _put(writer, item, localizer, delta.created)
                     writer.set_meta(sync_token="")
             else:
+                # One transaction: the new store replaces the old one only once it is complete,
+                # so committing page by page would only add a disk flush per page.
                 token = None
-                for page in self.pages({"initial": "true"}, "initial"):
-                    with store.transaction() as writer:
+                with store.transaction() as writer:
+                    for page in self.pages({"initial": "true"}, "initial"):
                         for item in page["items"]:
                             _apply(writer, item, localizer, delta, None)
-                    token = page.get("_token")
-                with store.transaction() as writer:
+                        token = page.get("_token")
                     writer.set_meta(sync_token=token or "")
             with store.transaction() as writer:
                 writer.set_meta(
@@ -374,8 +376,17 @@ class _Syncer:
     def pages(self, params: dict[str, str], kind: str) -> Iterator[Raw]:
         """The pages of one sync, each with `_token` the next sync starts from (on the last)."""
         seen: set[str] = set()
+        # The next page is asked for as soon as this one names it, so the server (and the
+        # network) work on it while the caller stores this one.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-page") as fetcher:
+            yield from self._pages(params, kind, seen, fetcher)
+
+    def _pages(
+        self, params: dict[str, str], kind: str, seen: set[str], fetcher: ThreadPoolExecutor
+    ) -> Iterator[Raw]:
+        following = fetcher.submit(self.client.get, "/sync", params)
         while True:
-            page = self.client.get("/sync", params)
+            page = following.result()
             page_items = page.get("items")
             if page.get("sys", {}).get("type") != "Array" or not isinstance(page_items, list):
                 raise SourceError(f"Contentful sent a sync page that is not an Array ({kind} sync)")
@@ -388,13 +399,13 @@ class _Syncer:
                 return
             if not isinstance(page.get("nextPageUrl"), str):
                 raise SourceError("Contentful sent a sync page without nextPageUrl or nextSyncUrl")
-            yield page
             token = _sync_token(page["nextPageUrl"])
             if token in seen:
                 raise SourceError("Contentful's sync pages point back to a page already read")
             seen.add(token)
             # The page URL names Contentful's own host; the configured base URL is followed.
-            params = {"sync_token": token}
+            following = fetcher.submit(self.client.get, "/sync", {"sync_token": token})
+            yield page
 
     def fetch_ids(self, entries: Collection[str], assets: Collection[str]) -> None:
         """The preview service's update: these items (by id) as the Preview API shows them."""
