@@ -259,7 +259,8 @@ def serve_preview(
 ) -> None:
     """`headwater preview`: check the configuration, build the preview once (every draft the
     Preview API shows), then serve it and keep it up to date from Contentful's webhooks."""
-    from headwater.build import build, siteindex_path
+    from headwater.build import build
+    from headwater.buildinputs import siteindex_path
     from headwater.config import make_options
     from headwater.contentful.settings import ContentfulSettings
     from headwater.contentful.sync import fetch_by_id
