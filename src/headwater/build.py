@@ -217,6 +217,29 @@ def build(options: BuildOptions) -> BuildReport:
         return _build(options)
 
 
+def prime_spare(options: BuildOptions) -> int:
+    """Make the spare folder hold what the output folder holds (hard links), so the next build
+    writes only what changes. A build after a cold one would otherwise link every page first;
+    a long-running service (the live preview) does it while it waits. The number linked."""
+    with build_lock(options.project.cache_dir, options.out_dir):
+        engine = engine_digest()
+        manifest_file = manifest_path(options.project, options.out_dir)
+        manifest = load_manifest(manifest_file, engine)
+        live = manifest.outputs(options.out_dir)
+        spare = spare_folder(options.out_dir)
+        if live is None or manifest.outputs(spare) == live:
+            return 0
+        publisher = Publisher(options.out_dir)
+        manifest.record(spare, None)  # unknown until every link is made
+        save_manifest(manifest_file, manifest, engine, keep=[options.out_dir])
+        for name in live:
+            publisher.link_live(name)
+        publisher.remove_except(set(live))
+        manifest.record(spare, dict(live))
+        save_manifest(manifest_file, manifest, engine, keep=[options.out_dir, spare])
+        return len(live)
+
+
 @contextlib.contextmanager
 def _no_cyclic_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector: a build makes a few hundred thousand long-lived
