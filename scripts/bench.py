@@ -1261,6 +1261,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--compare", action="store_true", help="also time cold builds by Eleventy, Pelican and Hugo"
     )
     parser.add_argument(
+        "--peers",
+        default="eleventy,pelican,hugo",
+        help="with --compare, which peers (default eleventy,pelican,hugo)",
+    )
+    parser.add_argument(
         "--scenarios",
         default="local,contentful",
         help="which headwater scenarios: local, contentful or both (default local,contentful)",
@@ -1283,8 +1288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     info["engine"] = str(Path(probe.stdout.strip()).parent)
     peers: list[Peer] = []
     if args.compare:
-        eleventy = install_eleventy()
+        wanted = set(args.peers.split(","))
+        eleventy = install_eleventy() if "eleventy" in wanted else None
         peers = ([eleventy] if eleventy else []) + install_python_peers()
+        peers = [p for p in peers if p.name.split()[0].lower() in wanted]
     base = args.keep.resolve() if args.keep else Path(tempfile.mkdtemp(prefix="headwater-bench-"))
     results: dict[int, list[Measure]] = {}
     failures: list[str] = []

@@ -208,3 +208,30 @@ def test_a_lost_content_cache_does_not_stop_a_build_from_the_site_index(tmp_path
     assert build(project).exit_code == 0
     assert build(project, "--full", "--out", str(project / "full")).exit_code == 0
     assert bytes_of(project / "public") == bytes_of(project / "full")
+
+
+def test_a_primed_spare_folder_makes_the_next_build_write_only_its_change(tmp_path: Path) -> None:
+    from headwater.build import prime_spare
+    from headwater.config import make_options
+
+    project = make_project(tmp_path / "site")
+    assert build(project).exit_code == 0
+    out, spare = project / "public", project / ".public.spare"
+    options = make_options(
+        root=project, out=str(out), base_url=None, source="local", preview=False, full=False, env={}
+    )
+    linked = prime_spare(options)
+    files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert linked == len(files) > 0
+    assert all(os.path.samefile(out / name, spare / name) for name in files)
+    assert prime_spare(options) == 0  # already primed: nothing to do
+
+    article = project / "content" / "article" / "first-article.md"
+    article.write_text(article.read_text() + "\nA primed paragraph.\n")
+    result = build(project)
+    assert result.exit_code == 0, result.output
+    assert "0 removed" in result.output
+    unchanged = [n for n in files if n.as_posix() != "blog/first-article/index.html"]
+    # Pages the edit did not touch are still the very files the first build wrote.
+    assert sum(os.path.samefile(out / n, spare / n) for n in unchanged) == len(unchanged)
+    assert "A primed paragraph." in (out / "blog/first-article/index.html").read_text()

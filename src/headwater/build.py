@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import gc
 import hashlib
 import logging
@@ -15,7 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from headwater.assets import plan_media, plan_static
+from headwater.assets import plan_media
+from headwater.buildinputs import (
+    Theme,
+    assets_digest,
+    history_copy,
+    input_signature,
+    manifest_path,
+    route_key,
+    siteindex_path,
+)
 from headwater.cache import ContentCache, engine_digest
 from headwater.config import BuildOptions, Project
 from headwater.content import check_changes, check_snapshot
@@ -25,12 +33,10 @@ from headwater.locks import build_lock
 from headwater.manifest import (
     Fingerprinter,
     Manifest,
-    digest_files,
     load_manifest,
     save_manifest,
-    signature_of,
 )
-from headwater.model import Asset, Content, Entry, LongText, Problem, Snapshot
+from headwater.model import Content, Entry, LongText, Problem, Snapshot
 from headwater.parallel import run_sharded
 from headwater.placeholders import find_placeholders, summary
 from headwater.redirects import link_resolver, redirects_file
@@ -206,23 +212,6 @@ def _live_site(env: Mapping[str, str]) -> str | None:
     return None
 
 
-def history_copy(options: BuildOptions) -> Path:
-    """The build cache's copy of an output folder's URL history (see history.py)."""
-    return manifest_path(options.project, options.out_dir).with_suffix(".urls.json")
-
-
-def siteindex_path(project: Project, out_dir: Path) -> Path:
-    """The site index of one output folder (see siteindex.py), beside its manifest."""
-    return manifest_path(project, out_dir).with_suffix(".sqlite3")
-
-
-def manifest_path(project: Project, out_dir: Path) -> Path:
-    """The build manifest of one output folder, named by its full path: two folders of the
-    same name (a/public, b/public) keep manifests of their own."""
-    name = hashlib.blake2b(str(out_dir).encode(), digest_size=8).hexdigest()
-    return project.cache_dir / "manifests" / f"{out_dir.name}-{name}.json"
-
-
 def build(options: BuildOptions) -> BuildReport:
     """Build the site into options.out_dir, or raise before changing a byte of it.
 
@@ -232,6 +221,29 @@ def build(options: BuildOptions) -> BuildReport:
     """
     with build_lock(options.project.cache_dir, options.out_dir), _no_cyclic_gc():
         return _build(options)
+
+
+def prime_spare(options: BuildOptions) -> int:
+    """Make the spare folder hold what the output folder holds (hard links), so the next build
+    writes only what changes. A build after a cold one would otherwise link every page first;
+    a long-running service (the live preview) does it while it waits. The number linked."""
+    with build_lock(options.project.cache_dir, options.out_dir):
+        engine = engine_digest()
+        manifest_file = manifest_path(options.project, options.out_dir)
+        manifest = load_manifest(manifest_file, engine)
+        live = manifest.outputs(options.out_dir)
+        spare = spare_folder(options.out_dir)
+        if live is None or manifest.outputs(spare) == live:
+            return 0
+        publisher = Publisher(options.out_dir)
+        manifest.record(spare, None)  # unknown until every link is made
+        save_manifest(manifest_file, manifest, engine, keep=[options.out_dir])
+        for name in live:
+            publisher.link_live(name)
+        publisher.remove_except(set(live))
+        manifest.record(spare, dict(live))
+        save_manifest(manifest_file, manifest, engine, keep=[options.out_dir, spare])
+        return len(live)
 
 
 @contextlib.contextmanager
@@ -256,7 +268,7 @@ def _build(options: BuildOptions) -> BuildReport:
     manifest = load_manifest(manifest_file, engine)
     model = load_model(project.schema_dir)
     snapshot = load_source(options, model)
-    inputs = _input_signature(options, engine, snapshot)
+    inputs = input_signature(options, engine, snapshot)
     stamp = manifest.stamp(out_dir)
     if inputs and stamp and stamp[0] == inputs and manifest.outputs(out_dir) is not None:
         # Not a byte of the inputs moved since this folder was built from them.
@@ -264,7 +276,7 @@ def _build(options: BuildOptions) -> BuildReport:
         nothing = WriteReport(written=0, unchanged=files, removed=0)
         elapsed = time.perf_counter() - started
         return BuildReport(snapshot.description, int(stamp[1]), 0, files, nothing, elapsed, out_dir)
-    theme = _Theme.read(project, engine)
+    theme = Theme.read(project, engine)
     index = SiteIndex(siteindex_path(project, out_dir))
     try:
         if not options.full:
@@ -282,52 +294,11 @@ def _build(options: BuildOptions) -> BuildReport:
         index.close()
 
 
-@dataclass(frozen=True)
-class _Theme:
-    """What every page is made with besides content: the engine, templates, model and the
-    static files (by their published names)."""
-
-    engine: str
-    digest: str
-    static_urls: dict[str, str]
-    static_files: dict[str, Path]
-
-    @classmethod
-    def read(cls, project: Project, engine: str) -> _Theme:
-        static_urls, static_files = plan_static(project.static_dir)
-        files = [
-            *(p for p in project.templates_dir.rglob("*") if p.is_file()),
-            *project.schema_dir.glob("*.json"),
-        ]
-        return cls(engine, digest_files(files, project.root), static_urls, static_files)
-
-    def base(self, options: BuildOptions, updated: dt.date, nav: object) -> str:
-        """What every route key starts from (see Fingerprinter)."""
-        return "|".join(
-            [
-                self.engine,
-                self.digest,
-                repr(sorted(self.static_urls.items())),
-                options.base_url,
-                repr(options.preview),
-                updated.isoformat(),
-                repr(nav),
-            ]
-        )
-
-
-def _assets_digest(assets: Mapping[str, Asset]) -> str:
-    text = repr(
-        sorted((a.id, a.url, a.alt, a.title, a.mime, a.width, a.height) for a in assets.values())
-    )
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
 def _build_changes(
     options: BuildOptions,
     model: ContentModel,
     snapshot: Snapshot,
-    theme: _Theme,
+    theme: Theme,
     index: SiteIndex,
     manifest: Manifest,
     inputs: str | None,
@@ -346,7 +317,7 @@ def _build_changes(
     if (
         stamp.get("token") != folder_stamp[2]
         or stamp.get("base") != base
-        or stamp.get("assets") != _assets_digest(snapshot.assets)
+        or stamp.get("assets") != assets_digest(snapshot.assets)
         or stamp.get("scope") != _scope(options, snapshot)
     ):
         return None
@@ -456,7 +427,7 @@ def _publish(
     options: BuildOptions,
     model: ContentModel,
     checked: _Checked,
-    theme: _Theme,
+    theme: Theme,
     index: SiteIndex,
     manifest: Manifest,
     inputs: str | None,
@@ -505,7 +476,7 @@ def _publish(
         "base": base,
         "updated": site.updated,
         "nav": site.nav,
-        "assets": _assets_digest(content.assets),
+        "assets": assets_digest(content.assets),
         "scope": _scope(options, checked.snapshot),
         "redirects": site.redirects,
         "placeholders": checked.placeholders,
@@ -545,7 +516,7 @@ def _write(
     stamp: list[Any],
     description: str,
     texts: ContentCache,
-    theme: _Theme,
+    theme: Theme,
     fingerprint: Fingerprinter,
     started: float,
 ) -> BuildReport:
@@ -619,42 +590,6 @@ def _write(
     report = WriteReport(written=written, unchanged=len(keys) - written, removed=removed)
     elapsed = time.perf_counter() - started
     return BuildReport(description, pages, len(stale), len(keys), report, elapsed, out_dir)
-
-
-def _input_signature(options: BuildOptions, engine: str, snapshot: Snapshot) -> str | None:
-    """A signature of every input — what the source read, the theme, the static files, the
-    model — and of the options; None when it cannot be trusted (a file changed too recently
-    for its timestamps to tell, or a source without one)."""
-    if options.full or snapshot.signature is None:
-        return None
-    project = options.project
-    extra = repr(
-        (
-            engine,
-            options.base_url,
-            options.preview,
-            options.drafts,
-            options.production,
-            str(project.root),
-            snapshot.signature,
-        )
-    )
-    return signature_of([project.templates_dir, project.static_dir, project.schema_dir], extra)
-
-
-def route_key(fingerprint: Fingerprinter, settings_key: str, route: Route) -> str:
-    """A hash of everything a route's output is made from (see Fingerprinter)."""
-    plain = (
-        route.url,
-        route.template,
-        route.title,
-        route.heading,
-        route.description,
-        route.noindex,
-        route.og_type,
-        route.lastmod,
-    )
-    return fingerprint.page_key(settings_key, plain, route.image, route.context)
 
 
 def _render(

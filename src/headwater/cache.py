@@ -217,6 +217,8 @@ class ContentCache:
         dumps = pickle.dumps
         with db:
             db.execute("BEGIN IMMEDIATE")
+            # A cache with no texts yet (a cold build's) holds no dead ones to look for.
+            fresh = db.execute("SELECT 1 FROM texts LIMIT 1").fetchone() is None
             db.executemany(
                 "INSERT OR REPLACE INTO entries VALUES (?, ?, ?)",
                 [(i, d, dumps(r, protocol=5)) for i, (d, r) in records.items()],
@@ -226,7 +228,7 @@ class ContentCache:
                 [(i, d, dumps(v, protocol=5)) for i, d, v in texts],
             )
             db.executemany("DELETE FROM entries WHERE id = ?", [(i,) for i in gone])
-            changed = [*records, *gone]
+            changed = [] if fresh else [*records, *gone]
             if changed:
                 # Texts no current record refers to, and HTML made from them, are dead.
                 db.executemany(

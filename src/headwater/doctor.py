@@ -176,7 +176,7 @@ def check_cms(
 def check_output(project: Project, source: str) -> Check:
     """Whether public/ holds a build newer than every input file (for a CMS source, the
     local inputs only: the space may have changed since, which only a build can tell)."""
-    from headwater.build import manifest_path
+    from headwater.buildinputs import manifest_path
 
     out_dir = project.root / "public"
     manifest = manifest_path(project, out_dir.resolve())

@@ -92,13 +92,13 @@ def richtext_links(document: Mapping[str, Any]) -> list[BodyLink]:
 def _hyperlinks(node: Mapping[str, Any]) -> Iterator[str]:
     if node.get("nodeType") == "hyperlink":
         data = node.get("data")
-        uri = data.get("uri") if isinstance(data, Mapping) else None
+        uri = data.get("uri") if isinstance(data, dict) else None
         if isinstance(uri, str):
             yield uri
     content = node.get("content")
     if isinstance(content, list):
         for child in content:
-            if isinstance(child, Mapping):
+            if isinstance(child, dict):
                 yield from _hyperlinks(child)
 
 

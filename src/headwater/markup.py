@@ -93,14 +93,26 @@ class MarkdownRenderer:
         """Render one line of inline Markdown, without a wrapping paragraph."""
         return self._render(text, inline=True).html
 
-    def render_html(self, raw: str, words: int, keep: str | None = None) -> Body:
+    def render_html(
+        self, raw: str, words: int, keep: str | None = None, *, trusted: bool = False
+    ) -> Body:
         """Finish HTML made elsewhere (a RichText document) exactly like rendered Markdown;
-        `keep` names one more element (with a data-n attribute) the sanitiser lets through."""
-        key = (raw, False)
+        `keep` names one more element (with a data-n attribute) the sanitiser lets through.
+
+        `trusted` HTML comes from a writer that makes every tag itself and escapes all text
+        and checks every URL (the RichText writer): it skips the sanitiser, whose only change
+        to such HTML is writing void elements without their slash.
+        """
+        key = (raw, trusted)
         cached = self._html_cache.get(key)
         if cached is None:
             toc: list[Heading] = []
-            html = self.sanitise(_anchor_headings(raw, toc), keep=keep)
+            anchored = _anchor_headings(raw, toc)
+            if trusted:
+                void = anchored.replace("<hr />", "<hr>").replace("<br />", "<br>")
+                html = self._external.sub(r'<a \1 rel="noopener">', void).strip()
+            else:
+                html = self.sanitise(anchored, keep=keep)
             cached = self._html_cache[key] = Body(html=html, toc=tuple(toc), words=words)
         return cached
 

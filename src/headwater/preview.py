@@ -259,7 +259,8 @@ def serve_preview(
 ) -> None:
     """`headwater preview`: check the configuration, build the preview once (every draft the
     Preview API shows), then serve it and keep it up to date from Contentful's webhooks."""
-    from headwater.build import build, siteindex_path
+    from headwater.build import build, prime_spare
+    from headwater.buildinputs import siteindex_path
     from headwater.config import make_options
     from headwater.contentful.settings import ContentfulSettings
     from headwater.contentful.sync import fetch_by_id
@@ -284,6 +285,7 @@ def serve_preview(
     offline = dataclasses.replace(options, offline=True)
     report = build(options)
     log.info("the preview shows %d pages, built in %.2f s", report.pages, report.seconds)
+    prime_spare(options)  # so that the first save, too, writes only what it changes
 
     def apply(changes: frozenset[Change]) -> None:
         model = load_model(options.project.schema_dir)

@@ -271,7 +271,9 @@ class _RichText:
         raw = render_richtext(
             document, link_entry=self.link_entry, link_asset=self.link_asset, embed=embed
         )
-        body = self.markdown.render_html(raw, richtext_words(document), keep=EMBED_TAG)
+        body = self.markdown.render_html(
+            raw, richtext_words(document), keep=EMBED_TAG, trusted=True
+        )
         if not embeds:
             return body
         html = _EMBED.sub(lambda m: embeds[int(m.group(1))], body.html)

@@ -107,9 +107,14 @@ class Publisher:
         relative = safe_relative(name)
         target, live = self.spare.joinpath(relative), self.live.joinpath(relative)
         self.spare_files.add(name)
+        self._make_parent(target)
+        try:
+            os.link(live, target)  # the spare has no such file: one call, nothing to replace
+            return
+        except OSError:
+            pass  # there is one, or links do not work here
         if target.exists() and os.path.samefile(target, live):
             return  # rename() between two links to one file would do nothing
-        self._make_parent(target)
         temporary = target.with_name(f".{target.name}.tmp")
         temporary.unlink(missing_ok=True)
         try:

@@ -275,6 +275,9 @@ def _read_body(
     finally:
         if watchdog is not None:
             watchdog.cancel()
+            # Wait for its thread to end (at once, once cancelled): a build forks workers and
+            # cache writers only when it runs no other thread.
+            watchdog.join()
 
 
 def _socket_of(raw: Any) -> socket.socket | None:

@@ -121,7 +121,7 @@ def references(document: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         if link_type is not None:
             target = _target(node)
             sys = target.get("sys") if target is not None else None
-            ident = sys.get("id") if isinstance(sys, Mapping) else None
+            ident = sys.get("id") if isinstance(sys, dict) else None
             if isinstance(ident, str) and ident:
                 found.setdefault((link_type, ident), str(kind))
         stack.extend(reversed(_children(node)))
@@ -156,13 +156,13 @@ def _children(node: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     content = node.get("content")
     if not isinstance(content, list):
         return []
-    return [child for child in content if isinstance(child, Mapping)]
+    return [child for child in content if isinstance(child, dict)]
 
 
 def _target(node: Mapping[str, Any]) -> Mapping[str, Any] | None:
     data = node.get("data")
-    target = data.get("target") if isinstance(data, Mapping) else None
-    return target if isinstance(target, Mapping) else None
+    target = data.get("target") if isinstance(data, dict) else None
+    return target if isinstance(target, dict) else None
 
 
 def _collect_text(node: Mapping[str, Any], parts: list[str]) -> None:
@@ -312,7 +312,7 @@ class _Writer:
             tag = "th" if cell.get("nodeType") == TABLE_HEADER_CELL else "td"
             attrs = ""
             data = cell.get("data")
-            if isinstance(data, Mapping):
+            if isinstance(data, dict):
                 for name in ("colspan", "rowspan"):
                     value = data.get(name)
                     if isinstance(value, int) and not isinstance(value, bool) and value > 1:
@@ -338,7 +338,7 @@ class _Writer:
             return self.text(node)
         if kind == HYPERLINK:
             data = node.get("data")
-            uri = data.get("uri") if isinstance(data, Mapping) else None
+            uri = data.get("uri") if isinstance(data, dict) else None
             return self.link(uri if isinstance(uri, str) else None, node)
         if kind in (ENTRY_HYPERLINK, RESOURCE_HYPERLINK, ASSET_HYPERLINK):
             target = _target(node)
@@ -364,7 +364,7 @@ class _Writer:
         html = html.replace("\n", "<br />\n")
         marks = node.get("marks")
         for mark in marks if isinstance(marks, list) else []:
-            kind = mark.get("type") if isinstance(mark, Mapping) else None
+            kind = mark.get("type") if isinstance(mark, dict) else None
             tag = MARK_TAGS.get(kind) if isinstance(kind, str) else None
             if tag is None:
                 if f"mark:{kind}" not in self.warned:

@@ -16,16 +16,13 @@ changed field (localized or not) is never read with the old model.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import os
 import time
-from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -33,19 +30,17 @@ import requests
 from headwater.contentful.client import ContentfulClient, Params, RefusedError, Sleep
 from headwater.contentful.convert import (
     Localizer,
-    asset_of,
     content_type_of,
-    entry_origin,
     has_id,
-    raw_entry,
     text,
     title_of,
     version_of,
 )
 from headwater.contentful.settings import ContentfulSettings
+from headwater.contentful.snapshot import describe, expected_changes, store_snapshot, visible
 from headwater.contentful.store import Raw, Row, Store, Writer, new_store, store_path
 from headwater.errors import SourceError
-from headwater.model import Asset, EntryHead, Problem, RawEntry, Snapshot
+from headwater.model import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -115,20 +110,20 @@ def open_snapshot(
                 syncer.refresh(full=full, force_meta=force_meta)
             store = syncer.store
             assert store is not None
-            pending = [c for c in expected if not _visible(c, store)]
+            pending = [c for c in expected if not visible(c, store)]
             delay = next(delays, None)
             if not pending or delay is None or preview:
                 if pending and not preview:
                     log.warning(
                         "Contentful still does not show %s; building with what it serves",
-                        ", ".join(_describe(c) for c in pending),
+                        ", ".join(describe(c) for c in pending),
                     )
-                return _snapshot(settings, store, model_types, preview)
+                return store_snapshot(settings, store, model_types, preview)
             # Contentful sends webhooks before its CDN has the change: wait, then sync again.
             log.warning(
                 "waiting %.0f s for Contentful's CDN to show %s",
                 delay,
-                ", ".join(_describe(c) for c in pending),
+                ", ".join(describe(c) for c in pending),
             )
             store.close()
             full = False
@@ -313,13 +308,14 @@ class _Syncer:
                         _put(writer, item, localizer, delta.created)
                     writer.set_meta(sync_token="")
             else:
+                # One transaction: the new store replaces the old one only once it is complete,
+                # so committing page by page would only add a disk flush per page.
                 token = None
-                for page in self.pages({"initial": "true"}, "initial"):
-                    with store.transaction() as writer:
+                with store.transaction() as writer:
+                    for page in self.pages({"initial": "true"}, "initial"):
                         for item in page["items"]:
                             _apply(writer, item, localizer, delta, None)
-                    token = page.get("_token")
-                with store.transaction() as writer:
+                        token = page.get("_token")
                     writer.set_meta(sync_token=token or "")
             with store.transaction() as writer:
                 writer.set_meta(
@@ -382,9 +378,18 @@ class _Syncer:
     def pages(self, params: dict[str, str], kind: str) -> Iterator[Raw]:
         """The pages of one sync, each with `_token` the next sync starts from (on the last)."""
         seen: set[str] = set()
+        # The next page is asked for as soon as this one names it, so the server (and the
+        # network) work on it while the caller stores this one.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-page") as fetcher:
+            yield from self._pages(params, kind, seen, fetcher)
+
+    def _pages(
+        self, params: dict[str, str], kind: str, seen: set[str], fetcher: ThreadPoolExecutor
+    ) -> Iterator[Raw]:
+        following = fetcher.submit(self.client.get, "/sync", params)
         items = 0
         while True:
-            page = self.client.get("/sync", params)
+            page = following.result()
             page_items = page.get("items")
             if page.get("sys", {}).get("type") != "Array" or not isinstance(page_items, list):
                 raise SourceError(f"Contentful sent a sync page that is not an Array ({kind} sync)")
@@ -400,13 +405,13 @@ class _Syncer:
                 return
             if not isinstance(page.get("nextPageUrl"), str):
                 raise SourceError("Contentful sent a sync page without nextPageUrl or nextSyncUrl")
-            yield page
             token = _sync_token(page["nextPageUrl"])
             if token in seen:
                 raise SourceError("Contentful's sync pages point back to a page already read")
             seen.add(token)
             # The page URL names Contentful's own host; the configured base URL is followed.
-            params = {"sync_token": token}
+            following = fetcher.submit(self.client.get, "/sync", {"sync_token": token})
+            yield page
 
     def fetch_ids(self, entries: Collection[str], assets: Collection[str]) -> None:
         """The preview service's update: these items (by id) as the Preview API shows them."""
@@ -480,124 +485,6 @@ def _row(item: Raw, localizer: Localizer) -> Row:
 
 def _label(row: Row) -> str:
     return f"asset “{row.label}”" if row.kind == "Asset" else f"{row.content_type} “{row.label}”"
-
-
-class _StoreReader:
-    """Reads a store's entries on demand (reopening it in a forked process)."""
-
-    def __init__(self, store: Store, localizer: Localizer, web_app: str, suffix: str) -> None:
-        self.store = store
-        self.localizer = localizer
-        self.web_app = web_app
-        self.suffix = suffix
-        self.pid = os.getpid()
-
-    def read(self, ids: Collection[str]) -> dict[str, RawEntry]:
-        if os.getpid() != self.pid:
-            opened = Store.open(self.store.path, self.store.key)
-            if opened is None:
-                return {}
-            self.store, self.pid = opened, os.getpid()
-        return {
-            row.id: raw_entry(
-                row.raw, self.localizer, self.web_app, f"{row.id}:{row.version}{self.suffix}"
-            )
-            for row in self.store.rows("Entry", ids)
-        }
-
-
-def _snapshot(
-    settings: ContentfulSettings, store: Store, model_types: Collection[str], preview: bool
-) -> Snapshot:
-    """The store as a build reads it: heads without parsing any entry, assets, problems."""
-    localizer = Localizer(
-        store.meta_json("locales"), store.meta_json("content_types"), settings.locale
-    )
-    web_app = settings.web_app
-    # The locale shapes every field, so a non-default one is part of each entry's digest.
-    suffix = f":{settings.locale}" if settings.locale else ""
-    heads: dict[str, EntryHead] = {}
-    ignored: Counter[str] = Counter()
-    for entry_id, content_type, version, title in store.heads("Entry"):
-        if content_type not in model_types:
-            ignored[content_type] += 1
-            continue
-        origin = entry_origin(content_type, title, web_app, entry_id)
-        heads[entry_id] = EntryHead(entry_id, content_type, f"{entry_id}:{version}{suffix}", origin)
-    if ignored:
-        count = sum(ignored.values())
-        log.warning(
-            "ignoring %d Contentful %s of content types not in cms_schema/: %s",
-            count,
-            "entry" if count == 1 else "entries",
-            ", ".join(f"{name} ({n})" for name, n in sorted(ignored.items())),
-        )
-    assets: dict[str, Asset] = {}
-    problems: list[Problem] = []
-    for row in store.rows("Asset"):
-        found = asset_of(row.raw, localizer, web_app)
-        if isinstance(found, Problem):
-            problems.append(found)
-        else:
-            assets[row.id] = found
-    generation = store.meta("generation") or ""
-    return Snapshot(
-        description=settings.description + (" (preview)" if preview else ""),
-        heads=heads,
-        reader=_StoreReader(store, localizer, web_app, suffix),
-        assets=assets,
-        problems=problems,
-        signature=hashlib.blake2b(
-            json.dumps([store.key, generation]).encode(), digest_size=16
-        ).hexdigest()
-        if generation
-        else None,
-    )
-
-
-def expected_changes(env: Mapping[str, str]) -> list[dict[str, Any]]:
-    """What the webhook said changed: from the receiver (HEADWATER_CHANGES) or from Netlify's
-    build hook (INCOMING_HOOK_BODY, the receiver's forwarded body)."""
-    raw = env.get("HEADWATER_CHANGES")
-    if not raw and env.get("INCOMING_HOOK_BODY"):
-        raw = env["INCOMING_HOOK_BODY"]
-    if not raw:
-        return []
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        log.warning("ignoring a build-hook body that is not JSON")
-        return []
-    changes = data.get("changes", []) if isinstance(data, dict) else data
-    found = [
-        c
-        for c in changes
-        if isinstance(c, dict) and c.get("kind") in ("Entry", "Asset", "ContentType")
-    ]
-    if found:
-        log.info("triggered by %s", ", ".join(_describe(c) for c in found))
-    return found
-
-
-def _visible(change: dict[str, Any], store: Store) -> bool:
-    """Whether the store already reflects one webhook's change."""
-    if change.get("kind") not in ("Entry", "Asset"):
-        return True
-    ident = str(change.get("id", ""))
-    gone = str(change.get("topic", "")).rsplit(".", 1)[-1] in ("unpublish", "delete", "archive")
-    rows = store.rows(str(change["kind"]), [ident])
-    if gone or not rows:
-        return gone == (not rows)
-    version = change.get("version")
-    revision = rows[0].version.split(":", 1)[0]
-    return not isinstance(version, int) or not revision.isdigit() or int(revision) >= version
-
-
-def _describe(change: dict[str, Any]) -> str:
-    action = str(change.get("topic", "")).rsplit(".", 1)[-1] or "change"
-    name = change.get("title") or change.get("id")
-    version = f" v{change['version']}" if change.get("version") is not None else ""
-    return f"{change.get('kind', 'entry').lower()} {name!r} {action}{version}"
 
 
 @contextlib.contextmanager
