@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import json
 import logging
+import pickle
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,8 +135,8 @@ def stored(cache: Path, kind: str = "delivery") -> dict[str, Any]:
         db.close()
     return {
         "syncToken": meta.get("sync_token"),
-        "entries": {i: json.loads(r) for k, i, r in items if k == "Entry"},
-        "assets": {i: json.loads(r) for k, i, r in items if k == "Asset"},
+        "entries": {i: pickle.loads(r) for k, i, r in items if k == "Entry"},
+        "assets": {i: pickle.loads(r) for k, i, r in items if k == "Asset"},
     }
 
 
@@ -669,6 +670,27 @@ def test_a_store_of_an_earlier_version_is_replaced_never_misread(
     assert stored(tmp_path)["syncToken"] == FIRST_TOKEN
     assert "a-token-from-the-old-store" not in str([c.request.url for c in api.calls])
     assert any("earlier version" in r.getMessage() for r in caplog.records)
+
+
+def test_a_store_of_the_json_row_format_is_synced_afresh_never_misread(
+    api: responses.RequestsMock,
+    settings: ContentfulSettings,
+    tmp_path: Path,
+) -> None:
+    initial_sync(api, settings, tmp_path)
+    # What the SQLite store of format 2 held: each item as JSON text, and its sync token.
+    db = sqlite3.connect(store_file(tmp_path))
+    with db:
+        db.execute("UPDATE meta SET value = '2' WHERE name = 'format'")
+        db.execute("UPDATE meta SET value = 'a-token-of-format-2' WHERE name = 'sync_token'")
+        db.execute("UPDATE items SET raw = '{\"sys\": {}}'")
+    db.close()
+    add_metadata(api)
+    add_sync(api, INITIAL, None)  # only an initial sync is answered
+    snapshot = load(settings, tmp_path)
+    assert len(snapshot.heads) == 7
+    assert stored(tmp_path)["syncToken"] == FIRST_TOKEN
+    assert "a-token-of-format-2" not in str([c.request.url for c in api.calls])
 
 
 @pytest.mark.parametrize(
