@@ -241,3 +241,14 @@ def test_skip_link_is_the_first_thing_a_keyboard_reaches(
     assert in_main, f"skip link target #{target} is not the main content"
     page.keyboard.press("Enter")
     assert page.evaluate("location.hash") == f"#{target}"
+
+
+@pytest.mark.parametrize("path", ["/", ARTICLE_PATH])
+def test_the_crisis_banner_numbers_can_be_tapped(page: Page, site_url: str, path: str) -> None:
+    page.goto(site_url + path)
+    banner = page.locator(".crisis-banner")
+    call = banner.get_by_role("link", name="988").first
+    assert call.get_attribute("href") == "tel:988"
+    assert call.is_visible()
+    hrefs = [a.get_attribute("href") for a in banner.locator("a").all()]
+    assert {"tel:988", "sms:988", "tel:911"} <= set(hrefs), hrefs

@@ -455,6 +455,14 @@ def test_feed_is_atom_with_the_newest_articles_first(
         if re.fullmatch(r"blog/[^/]+/index\.html", p.path) and not p.noindex
     ]
     assert min(20, len(listed)) <= len(entries) <= 20
+    hidden = {
+        f"{base_url}/{p.path.removesuffix('index.html')}"
+        for p in pages.values()
+        if re.fullmatch(r"blog/[^/]+/index\.html", p.path) and p.noindex
+    }
+    assert hidden, "the sample content has a noindex article to leave out"
+    in_feed = {entry.findtext(f"{ATOM}id") for entry in entries}
+    assert not hidden & in_feed, "a page kept out of search is listed in the feed"
 
     problems = []
     times = []

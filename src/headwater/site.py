@@ -247,10 +247,12 @@ def plan_site(
     recipes += [
         Recipe("entry", p, {"entry": p}, ("page.html", "website", None, None)) for p in pages
     ]
+    listed = [a for a in articles if not a.fields.get("noindex")]
     recipes += [
         Recipe("notfound", None, {}),
         Recipe("gone", None, {"topics": topics}),
-        Recipe("feed", None, {"articles": articles[:FEED_SIZE], "updated": newest}),
+        # The feed is for readers and aggregators: a page kept out of search is kept out of it.
+        Recipe("feed", None, {"articles": listed[:FEED_SIZE], "updated": newest}),
         Recipe("robots", None, {}),
     ]
     routes = [make_route(recipe, settings) for recipe in recipes]
