@@ -538,3 +538,28 @@ def test_netlify_publishes_the_build_with_strict_headers(netlify: dict[str, Any]
     for fingerprinted in ("/static/*", "/media/*"):
         values = next(h["values"] for h in netlify["headers"] if h["for"] == fingerprinted)
         assert values["Cache-Control"] == "public, max-age=31536000, immutable"
+
+
+def test_the_article_page_with_its_stylesheets_weighs_at_most_30_kb(sample_site: Path) -> None:
+    page = sample_site / "blog" / "what-causes-ptsd" / "index.html"
+    html = page.read_text(encoding="utf-8")
+    sheets = re.findall(r'<link rel="stylesheet" href="/([^"]+)"', html)
+    assert sheets, "the article links no stylesheet"
+    weight = len(html.encode()) + sum((sample_site / s).stat().st_size for s in sheets)
+    assert weight <= 30 * 1024, f"the article and its CSS weigh {weight} bytes"
+
+
+def test_stylesheets_are_published_minified_with_strings_and_selectors_intact() -> None:
+    from headwater.assets import minify_css
+
+    source = """/* a comment */
+    .a :hover ,
+    .b > .c { font-family: "Segoe  UI" , sans-serif ;
+      content: "a ; b { }";
+      margin : calc(100% - 2rem) ; }
+    @media (min-width: 40rem) { .d { color: red; } }
+    """
+    assert minify_css(source) == (
+        '.a :hover,.b > .c{font-family:"Segoe  UI",sans-serif;content:"a ; b { }";'
+        "margin :calc(100% - 2rem)}@media (min-width:40rem){.d{color:red}}\n"
+    )

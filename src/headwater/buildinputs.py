@@ -29,7 +29,7 @@ class Theme:
     engine: str
     digest: str
     static_urls: dict[str, str]
-    static_files: dict[str, Path]
+    static_files: dict[str, Path | bytes]
 
     @classmethod
     def read(cls, project: Project, engine: str) -> Theme:
