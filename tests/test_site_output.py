@@ -563,3 +563,51 @@ def test_stylesheets_are_published_minified_with_strings_and_selectors_intact() 
         '.a :hover,.b > .c{font-family:"Segoe  UI",sans-serif;content:"a ; b { }";'
         "margin :calc(100% - 2rem)}@media (min-width:40rem){.d{color:red}}\n"
     )
+
+
+VOCABULARY = REPO_ROOT / "tests" / "fixtures" / "schemaorg" / "vocabulary-12.0.json"
+
+
+def jsonld_nodes(value: Any) -> Iterator[dict[str, Any]]:
+    """Every node with a @type, nested ones included."""
+    if isinstance(value, dict):
+        if "@type" in value:
+            yield value
+        for item in value.values():
+            yield from jsonld_nodes(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from jsonld_nodes(item)
+
+
+def test_structured_data_uses_only_schema_org_types_and_their_properties(
+    sample_site: Path, html_files: list[Path]
+) -> None:
+    vocabulary = json.loads(VOCABULARY.read_text(encoding="utf-8"))
+    allowed: dict[str, list[str]] = vocabulary["types"]
+    problems: set[str] = set()
+    seen: set[str] = set()
+    for file in html_files:
+        found = re.search(
+            r'<script type="application/ld\+json">(.*?)</script>', file.read_text(), re.S
+        )
+        assert found, f"{file.relative_to(sample_site)} has no JSON-LD"
+        data = json.loads(found.group(1))
+        assert data["@context"] == "https://schema.org"
+        for node in jsonld_nodes(data["@graph"]):
+            kind = node["@type"]
+            seen.add(kind)
+            if kind not in allowed:
+                problems.add(f"type {kind} is not in the extract of schema.org's vocabulary")
+                continue
+            for name in node.keys() - {"@type", "@id"}:
+                if name not in allowed[kind]:
+                    problems.add(f"{kind} has no property {name!r} in schema.org")
+            for specialty in node.get("medicalSpecialty", []):
+                if specialty not in vocabulary["enumerations"]["MedicalSpecialty"]:
+                    problems.add(f"{specialty!r} is not a schema.org MedicalSpecialty")
+            if "sample" in str(node.get("honorificSuffix", "")):
+                problems.add(f"honorificSuffix {node['honorificSuffix']!r} carries a remark")
+    assert not problems, "\n".join(sorted(problems))
+    # What the pages must say: the clinic with its address, the website, articles as both.
+    assert {"MedicalClinic", "PostalAddress", "WebSite", "MedicalWebPage", "BlogPosting"} <= seen

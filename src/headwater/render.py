@@ -133,6 +133,7 @@ def make_environment(
         return found
 
     env.globals.update(
+        site_logo=static_urls.get("favicon.svg"),
         image_widths=image_widths,
         image_url=image_url,
         srcset=srcset,
@@ -343,6 +344,11 @@ def compile_templates(env: jinja2.Environment, names: Iterable[str]) -> None:
             raise ConfigError(f"templates/{exc.name} is missing") from exc
 
 
+def _logo(env: jinja2.Environment) -> str | None:
+    logo = env.globals.get("site_logo")
+    return logo if isinstance(logo, str) else None
+
+
 def render_route(env: jinja2.Environment, site: Site, route: Route) -> bytes:
     page = Page(
         url=route.url,
@@ -353,7 +359,7 @@ def render_route(env: jinja2.Environment, site: Site, route: Route) -> bytes:
         noindex=route.noindex or site.preview,
         og_type=route.og_type,
         image=route.image,
-        jsonld=Markup(jsonld_text(page_jsonld(site, route)) if route.is_html else ""),
+        jsonld=Markup(jsonld_text(page_jsonld(site, route, _logo(env))) if route.is_html else ""),
         kind=route.kind,
     )
     try:

@@ -485,56 +485,81 @@ def output_path(url: str) -> str:
     return path + "index.html" if path.endswith("/") or not path else path
 
 
-def page_jsonld(site: Site, route: Route) -> dict[str, Any]:
+def page_jsonld(site: Site, route: Route, logo: str | None = None) -> dict[str, Any]:
+    """Schema.org JSON-LD for one page: the clinic, the website, and the page (an article is a
+    MedicalWebPage whose main entity is a BlogPosting, for article rich results)."""
     settings = site.settings
+    home = site.base_url + "/"
     clinic: dict[str, Any] = {
         "@type": "MedicalClinic",
-        "@id": site.base_url + "/#clinic",
+        "@id": home + "#clinic",
         "name": site.name,
-        "url": site.base_url + "/",
+        "url": home,
         "description": str(settings.description),
         "email": str(settings.contactEmail),
     }
     if settings.contactPhone:
         clinic["telephone"] = str(settings.contactPhone)
-    graph: list[dict[str, Any]] = [clinic]
+    if settings.address:
+        lines = [line.strip() for line in str(settings.address).splitlines() if line.strip()]
+        clinic["address"] = {"@type": "PostalAddress", "streetAddress": ", ".join(lines)}
+    if logo:
+        clinic["logo"] = site.absolute(logo)
+    if settings.medicalSpecialty:
+        clinic["medicalSpecialty"] = list(settings.medicalSpecialty)
+    website = {
+        "@type": "WebSite",
+        "@id": home + "#website",
+        "url": home,
+        "name": site.name,
+        "inLanguage": site.lang,
+        "publisher": {"@id": clinic["@id"]},
+    }
+    graph: list[dict[str, Any]] = [clinic, website]
+    canonical = site.canonical(route)
+    page: dict[str, Any] = {
+        "@type": "WebPage",
+        "@id": canonical,
+        "url": canonical,
+        "name": route.heading,
+        "description": route.description,
+        "inLanguage": site.lang,
+        "isPartOf": {"@id": website["@id"]},
+    }
     article = route.context.get("article")
     if isinstance(article, Entry):
-        node: dict[str, Any] = {
-            "@type": "MedicalWebPage",
-            "@id": site.canonical(route),
-            "url": site.canonical(route),
-            "name": article.title,
+        posting: dict[str, Any] = {
+            "@type": "BlogPosting",
+            "@id": canonical + "#article",
+            "mainEntityOfPage": {"@id": canonical},
             "headline": article.title,
             "description": article.summary,
             "datePublished": article.publishDate.isoformat(),
             "dateModified": (article.lastReviewed or article.publishDate).isoformat(),
             "inLanguage": site.lang,
-            "publisher": {"@id": clinic["@id"]},
             "author": _person(site, article.author),
+            "publisher": {"@id": clinic["@id"]},
+            "isPartOf": {"@id": website["@id"]},
         }
-        if article.medicalReviewer:
-            node["reviewedBy"] = _person(site, article.medicalReviewer)
-        if article.lastReviewed:
-            node["lastReviewed"] = article.lastReviewed.isoformat()
-        if article.topics:
-            node["about"] = [{"@type": "Thing", "name": t.name} for t in article.topics]
         if article.heroImage:
-            node["image"] = site.absolute(article.heroImage.url)
-        graph.append(node)
+            posting["image"] = site.absolute(article.heroImage.url)
+        elif route.image is not None:
+            posting["image"] = site.absolute(route.image.url)
+        page.update({"@type": "MedicalWebPage", "name": article.title})
+        page["mainEntity"] = {"@id": posting["@id"]}
+        if article.medicalReviewer:
+            page["reviewedBy"] = _person(site, article.medicalReviewer)
+        if article.lastReviewed:
+            page["lastReviewed"] = article.lastReviewed.isoformat()
+        if article.topics:
+            page["about"] = [{"@type": "Thing", "name": t.name} for t in article.topics]
+        graph += [page, posting]
     else:
-        graph.append(
-            {
-                "@type": "WebPage",
-                "@id": site.canonical(route),
-                "url": site.canonical(route),
-                "name": route.heading,
-                "description": route.description,
-                "inLanguage": site.lang,
-                "isPartOf": {"@id": clinic["@id"]},
-            }
-        )
+        graph.append(page)
     return {"@context": "https://schema.org", "@graph": graph}
+
+
+_NOTE = re.compile(r"\s*\([^()]*\)")
 
 
 def _person(site: Site, author: Entry) -> dict[str, Any]:
@@ -544,7 +569,10 @@ def _person(site: Site, author: Entry) -> dict[str, Any]:
         "url": site.absolute(str(author.url)),
     }
     if author.credentials:
-        person["honorificSuffix"] = author.credentials
+        # Credentials as a suffix to the name ("MD, Psychiatry"), without remarks in brackets.
+        suffix = _NOTE.sub("", str(author.credentials)).strip(" ,")
+        if suffix:
+            person["honorificSuffix"] = suffix
     if author.role:
         person["jobTitle"] = author.role
     return person
