@@ -15,7 +15,7 @@ PLACEHOLDER_FIELDS = [
     "content/siteSettings.yml:15: contactEmail",
     "content/siteSettings.yml:16: contactPhone",
     "content/siteSettings.yml:17: address",
-    "content/siteSettings.yml:19: bookingUrl",
+    "content/siteSettings.yml:21: bookingUrl",
 ]
 
 
