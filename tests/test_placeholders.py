@@ -16,6 +16,8 @@ PLACEHOLDER_FIELDS = [
     "content/siteSettings.yml:16: contactPhone",
     "content/siteSettings.yml:17: address",
     "content/siteSettings.yml:21: bookingUrl",
+    "content/page/privacy.md:4: summary",
+    "content/page/notice-of-privacy-practices.md:4: summary",
 ]
 
 
@@ -53,6 +55,11 @@ def test_with_the_clinics_own_values_a_production_build_publishes(sample: Path) 
     note = "*This is a sample profile; replace it with the clinician’s own biography.*"
     for author in (sample / "content" / "author").glob("*.md"):
         author.write_text(author.read_text().replace(" (sample profile)", "").replace(note, ""))
+    for slot in ("privacy", "notice-of-privacy-practices"):  # the clinic writes its own
+        page = sample / "content" / "page" / f"{slot}.md"
+        title = page.read_text().split("\n")[1]
+        head = f"{title}\nslug: {slot}\nsummary: The clinic's own summary.\n"
+        page.write_text(f"---\n{head}---\n\nThe clinic's own text.\n")
     result = build(sample, "--production")
     assert result.exit_code == 0, result.output
     assert "placeholder" not in result.output
