@@ -121,7 +121,7 @@ def test_markdown_bodies_become_rich_text_only_where_the_model_says_so(plan: Any
         )
         assert renderer.sanitise(_anchor_headings(html, [])) == renderer.render(markdown).html
         rich_text += 1
-    assert rich_text == 6, "two articles and four pages"
+    assert rich_text == 8, "two articles and six pages"
 
 
 def test_dry_run_prints_the_plan_without_a_token(
@@ -130,7 +130,7 @@ def test_dry_run_prints_the_plan_without_a_token(
     monkeypatch.delenv("CONTENTFUL_MANAGEMENT_TOKEN", raising=False)
     assert seed_script.main(["--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Dry run, nothing written. Would create:\n1 assets and 12 entries")
+    assert out.startswith("Dry run, nothing written. Would create:\n1 assets and 14 entries")
     assert "entry article-what-causes-ptsd (article): What Causes PTSD?" in out
     assert "  body: RichText (9 blocks: paragraph)" in out
 
