@@ -1,0 +1,171 @@
+"""Share cards: the 1200×630 PNG a page shows when shared, drawn once per title with Pillow."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Iterable, Sequence
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from headwater.model import Asset, Entry
+from headwater.parallel import run_sharded
+from headwater.site import Route, Site
+
+WIDTH, HEIGHT = 1200, 630
+IMAGES_API_HOSTS = ("https://images.ctfassets.net/", "https://images.eu.ctfassets.net/")
+"""Where Contentful's Images API serves assets: it can crop any of them to a card."""
+
+# The theme's colours (static/css/site.css): the crisis banner's teal, its text, its focus amber.
+BACKGROUND = (0x11, 0x3C, 0x42)
+TEXT = (0xF1, 0xF7, 0xF6)
+ACCENT = (0xFF, 0xD0, 0x8A)
+MARGIN = 80
+TITLE_SIZES = (72, 64, 56, 48)
+TITLE_LINES = 4
+NAME_SIZE = 36
+DRAWING = "1"
+"""Bumped whenever draw_card draws differently, so every card is drawn again."""
+PARALLEL_FROM = 64
+
+
+def card_digest(title: str, site_name: str) -> str:
+    """What a card's bytes are made of: its texts, the drawing and the Pillow drawing it."""
+    parts = (DRAWING, version("Pillow"), title, site_name)
+    return hashlib.blake2b("\0".join(parts).encode(), digest_size=10).hexdigest()
+
+
+def card_path(title: str, site_name: str) -> str:
+    """The card's output path: named by its digest, so an unchanged card is never redrawn."""
+    return f"cards/{card_digest(title, site_name)}.png"
+
+
+def share_image(site: Site, route: Route) -> Asset:
+    """The image a page shows when shared: an article's Contentful hero image cropped by the
+    Images API, else the page's own card."""
+    article = route.context.get("article")
+    hero = article.heroImage if isinstance(article, Entry) else None
+    if isinstance(hero, Asset) and _croppable(hero):
+        return Asset(
+            id=hero.id,
+            title=hero.title,
+            alt=hero.alt,
+            mime="image/jpeg",
+            source=hero.source,
+            url=f"{hero.url}?fm=jpg&w={WIDTH}&h={HEIGHT}&fit=fill",
+            width=WIDTH,
+            height=HEIGHT,
+        )
+    path = card_path(route.heading, site.name)
+    return Asset(
+        id=path,
+        title=route.heading,
+        alt=f"{route.heading} — {site.name}",
+        mime="image/png",
+        source=path,
+        url="/" + path,
+        width=WIDTH,
+        height=HEIGHT,
+    )
+
+
+def _croppable(asset: Asset) -> bool:
+    return asset.url.startswith(IMAGES_API_HOSTS) and asset.mime in ("image/jpeg", "image/png")
+
+
+def plan_cards(site: Site, routes: Iterable[Route], cache_dir: Path) -> dict[str, Path]:
+    """Each card the routes show (output path → file in cache_dir), drawing those missing."""
+    titles: dict[str, str] = {}
+    for route in routes:
+        if route.is_html:
+            image = share_image(site, route)
+            if image.mime == "image/png":
+                titles.setdefault(image.source, route.heading)
+    missing = [(p, t) for p, t in sorted(titles.items()) if not (cache_dir / p).is_file()]
+    if missing:
+        (cache_dir / "cards").mkdir(parents=True, exist_ok=True)
+        name = site.name
+
+        def work(shard: Sequence[tuple[str, str]]) -> list[bool]:
+            for path, title in shard:
+                _save(cache_dir / path, draw_card(title, name))
+            return [True] * len(shard)
+
+        run_sharded(work, missing, workers=None if len(missing) >= PARALLEL_FROM else 0)
+    return {path: cache_dir / path for path in titles}
+
+
+def _save(path: Path, data: bytes) -> None:
+    # Written aside and renamed, so a card another build reads is always whole.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_bytes(data)
+    temporary.replace(path)
+
+
+def draw_card(title: str, site_name: str) -> bytes:
+    """The card's PNG: the title, wrapped and sized to fit, above the clinic's name. The same
+    texts give the same bytes (no time or other metadata is written)."""
+    from PIL import Image, ImageChops, ImageDraw, ImageFont
+
+    # Text drawn as coverage masks, then mapped into a palette of two ramps (background to
+    # text, background to accent): a palette PNG is a third of the bytes to compress.
+    title_mask = Image.new("L", (WIDTH, HEIGHT), 0)
+    accent_mask = Image.new("L", (WIDTH, HEIGHT), 0)
+    width = WIDTH - 2 * MARGIN
+    lines: list[str] = []
+    font: Any = None
+    for size in TITLE_SIZES:
+        font = ImageFont.load_default(size=size)
+        lines = _wrap(title, font, width)
+        if len(lines) <= TITLE_LINES:
+            break
+    if len(lines) > TITLE_LINES:
+        lines = lines[:TITLE_LINES]
+        lines[-1] = _shorten(lines[-1] + " …", font, width)
+    draw = ImageDraw.Draw(title_mask)
+    step = int(font.size * 1.2)
+    for number, line in enumerate(lines):
+        draw.text((MARGIN, MARGIN + number * step), line, font=font, fill=255)
+    draw = ImageDraw.Draw(accent_mask)
+    draw.rectangle((0, 0, 23, HEIGHT), fill=255)
+    draw.line((MARGIN, HEIGHT - 150, WIDTH - MARGIN, HEIGHT - 150), fill=RULE_SHADE, width=3)
+    name_font = ImageFont.load_default(size=NAME_SIZE)
+    name = _shorten(site_name, name_font, width)
+    draw.text((MARGIN, HEIGHT - 120), name, font=name_font, fill=255)
+    low = title_mask.point([v // 2 for v in range(256)])
+    high = accent_mask.point([0] + [128 + v // 2 for v in range(1, 256)])
+    image = Image.frombytes("P", (WIDTH, HEIGHT), ImageChops.lighter(low, high).tobytes())
+    image.putpalette(PALETTE)
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=6)
+    return out.getvalue()
+
+
+def _ramp(start: tuple[int, int, int], end: tuple[int, int, int]) -> list[int]:
+    pairs = list(zip(start, end, strict=True))
+    return [round(a + (b - a) * i / 127) for i in range(128) for a, b in pairs]
+
+
+PALETTE = _ramp(BACKGROUND, TEXT) + _ramp(BACKGROUND, ACCENT)
+RULE_SHADE = 64
+
+
+def _wrap(text: str, font: Any, width: int) -> list[str]:
+    """Lines of whole words no wider than width (a word wider than that is cut to fit)."""
+    lines: list[str] = []
+    for word in " ".join(text.split()).split(" "):
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(_shorten(word, font, width))
+    return lines or [""]
+
+
+def _shorten(text: str, font: Any, width: int) -> str:
+    if font.getlength(text) <= width:
+        return text
+    while text and font.getlength(text + "…") > width:
+        text = text[:-1]
+    return text + "…"
