@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -26,15 +27,20 @@ MARGIN = 80
 TITLE_SIZES = (72, 64, 56, 48)
 TITLE_LINES = 4
 NAME_SIZE = 36
-DRAWING = "1"
+DRAWING = "2"
 """Bumped whenever draw_card draws differently, so every card is drawn again."""
 PARALLEL_FROM = 64
 
 
 def card_digest(title: str, site_name: str) -> str:
     """What a card's bytes are made of: its texts, the drawing and the Pillow drawing it."""
-    parts = (DRAWING, version("Pillow"), title, site_name)
+    parts = (DRAWING, _pillow(), title, site_name)
     return hashlib.blake2b("\0".join(parts).encode(), digest_size=10).hexdigest()
+
+
+@functools.cache
+def _pillow() -> str:
+    return version("Pillow")
 
 
 def card_path(title: str, site_name: str) -> str:
@@ -107,40 +113,59 @@ def _save(path: Path, data: bytes) -> None:
 def draw_card(title: str, site_name: str) -> bytes:
     """The card's PNG: the title, wrapped and sized to fit, above the clinic's name. The same
     texts give the same bytes (no time or other metadata is written)."""
-    from PIL import Image, ImageChops, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
-    # Text drawn as coverage masks, then mapped into a palette of two ramps (background to
-    # text, background to accent): a palette PNG is a third of the bytes to compress.
-    title_mask = Image.new("L", (WIDTH, HEIGHT), 0)
-    accent_mask = Image.new("L", (WIDTH, HEIGHT), 0)
     width = WIDTH - 2 * MARGIN
     lines: list[str] = []
     font: Any = None
     for size in TITLE_SIZES:
-        font = ImageFont.load_default(size=size)
+        font = _font(size)
         lines = _wrap(title, font, width)
         if len(lines) <= TITLE_LINES:
             break
     if len(lines) > TITLE_LINES:
         lines = lines[:TITLE_LINES]
         lines[-1] = _shorten(lines[-1] + " …", font, width)
-    draw = ImageDraw.Draw(title_mask)
     step = int(font.size * 1.2)
+    # Only the title's box is drawn per card: a coverage mask mapped onto the text ramp of the
+    # palette and pasted into the site's base card (which holds no text there).
+    mask = Image.new("L", (width, TITLE_LINES * step), 0)
+    draw = ImageDraw.Draw(mask)
     for number, line in enumerate(lines):
-        draw.text((MARGIN, MARGIN + number * step), line, font=font, fill=255)
-    draw = ImageDraw.Draw(accent_mask)
+        draw.text((0, number * step), line, font=font, fill=255)
+    image = _base(site_name).copy()
+    image.paste(mask.point(TEXT_RAMP), (MARGIN, MARGIN))
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=3)
+    return out.getvalue()
+
+
+@functools.lru_cache(maxsize=8)
+def _font(size: int) -> Any:
+    """Pillow's own scalable font (Aileron, bundled since 10.1): the same on every machine."""
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=size)
+
+
+@functools.lru_cache(maxsize=4)
+def _base(site_name: str) -> Any:
+    """The card without its title: background, accent stripe, rule and the clinic's name, as a
+    palette image of two ramps (background to text, background to accent), a third of the
+    bytes of an RGB image to compress."""
+    from PIL import Image, ImageDraw
+
+    accent = Image.new("L", (WIDTH, HEIGHT), 0)
+    draw = ImageDraw.Draw(accent)
     draw.rectangle((0, 0, 23, HEIGHT), fill=255)
     draw.line((MARGIN, HEIGHT - 150, WIDTH - MARGIN, HEIGHT - 150), fill=RULE_SHADE, width=3)
-    name_font = ImageFont.load_default(size=NAME_SIZE)
-    name = _shorten(site_name, name_font, width)
+    name_font = _font(NAME_SIZE)
+    name = _shorten(site_name, name_font, WIDTH - 2 * MARGIN)
     draw.text((MARGIN, HEIGHT - 120), name, font=name_font, fill=255)
-    low = title_mask.point([v // 2 for v in range(256)])
-    high = accent_mask.point([0] + [128 + v // 2 for v in range(1, 256)])
-    image = Image.frombytes("P", (WIDTH, HEIGHT), ImageChops.lighter(low, high).tobytes())
+    image = accent.point(ACCENT_RAMP)
+    image = Image.frombytes("P", (WIDTH, HEIGHT), image.tobytes())
     image.putpalette(PALETTE)
-    out = io.BytesIO()
-    image.save(out, format="PNG", compress_level=6)
-    return out.getvalue()
+    return image
 
 
 def _ramp(start: tuple[int, int, int], end: tuple[int, int, int]) -> list[int]:
@@ -150,6 +175,8 @@ def _ramp(start: tuple[int, int, int], end: tuple[int, int, int]) -> list[int]:
 
 PALETTE = _ramp(BACKGROUND, TEXT) + _ramp(BACKGROUND, ACCENT)
 RULE_SHADE = 64
+TEXT_RAMP = [v // 2 for v in range(256)]
+ACCENT_RAMP = [0] + [128 + v // 2 for v in range(1, 256)]
 
 
 def _wrap(text: str, font: Any, width: int) -> list[str]:
