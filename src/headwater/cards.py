@@ -64,17 +64,28 @@ def share_image(site: Site, route: Route) -> Asset:
             width=WIDTH,
             height=HEIGHT,
         )
-    path = card_path(route.heading, site.name)
+    title = card_title(site, route)
+    path = card_path(title, site.name)
     return Asset(
         id=path,
-        title=route.heading,
-        alt=f"{route.heading} — {site.name}",
+        title=title,
+        alt=f"{title} — {site.name}",
         mime="image/png",
         source=path,
         url="/" + path,
         width=WIDTH,
         height=HEIGHT,
     )
+
+
+CARD_KINDS = ("article", "page", "topic", "author")
+"""The pages with a card of their own; the rest (home, the blog's lists, 404) share the site's."""
+
+
+def card_title(site: Site, route: Route) -> str:
+    if route.kind in CARD_KINDS and route.heading:
+        return route.heading
+    return site.tagline or site.name
 
 
 def _croppable(asset: Asset) -> bool:
@@ -88,7 +99,7 @@ def plan_cards(site: Site, routes: Iterable[Route], cache_dir: Path) -> dict[str
         if route.is_html:
             image = share_image(site, route)
             if image.mime == "image/png":
-                titles.setdefault(image.source, route.heading)
+                titles.setdefault(image.source, image.title)
     missing = [(p, t) for p, t in sorted(titles.items()) if not (cache_dir / p).is_file()]
     if missing:
         (cache_dir / "cards").mkdir(parents=True, exist_ok=True)
