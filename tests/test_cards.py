@@ -25,7 +25,7 @@ def png_chunks(data: bytes) -> list[str]:
 
 def built_cards(project: Path) -> dict[str, bytes]:
     folder = project / "public" / "cards"
-    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.png"))}
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*.png"))}
 
 
 def test_a_card_is_a_1200_by_630_palette_png_without_metadata() -> None:
@@ -83,7 +83,11 @@ def test_only_a_new_title_is_drawn_again(tmp_path: Path, monkeypatch: pytest.Mon
     assert result.exit_code == 0, result.output
     assert drawn == ["A Retitled Article"]
     after = built_cards(project)
-    assert len(set(after) - set(before)) == 1
+    # The new card replaces the old one in the article's folder; the others stay as they were.
+    assert len(set(after) - set(before)) == 1 and len(set(before) - set(after)) == 1
+    assert {k: v for k, v in after.items() if k in before} == {
+        k: v for k, v in before.items() if k in after
+    }
     page = (project / "public" / "blog" / "first-article" / "index.html").read_text()
     (new,) = set(after) - set(before)
     assert f'content="https://example.test/cards/{new}"' in page

@@ -25,7 +25,7 @@ from headwater.buildinputs import (
     siteindex_path,
 )
 from headwater.cache import ContentCache, engine_digest
-from headwater.cards import plan_cards
+from headwater.cards import plan_cards, superseded_cards
 from headwater.config import BuildOptions, Project
 from headwater.content import check_changes, check_snapshot
 from headwater.errors import ContentError
@@ -378,12 +378,14 @@ def _build_changes(
         )
         fingerprint = Fingerprinter(base, plain_types=PLAIN_TYPES, resolve=link_resolver(redirects))
         settings_key = fingerprint.deep(settings)
-        keys = dict(live)
+        cards = _cards(options, site, routes.values())
+        replaced = superseded_cards(live, cards)
+        keys = {k: v for k, v in live.items() if k not in replaced}
         keys.update({path: route_key(fingerprint, settings_key, r) for path, r in routes.items()})
         copies: dict[str, Path | bytes] = {
             **theme.static_files,
             **plan_media(snapshot.assets.values()),
-            **_cards(options, site, routes.values()),
+            **cards,
         }
         token = os.urandom(8).hex()
         report = _write(

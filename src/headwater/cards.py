@@ -43,9 +43,31 @@ def _pillow() -> str:
     return version("Pillow")
 
 
-def card_path(title: str, site_name: str) -> str:
-    """The card's output path: named by its digest, so an unchanged card is never redrawn."""
-    return f"cards/{card_digest(title, site_name)}.png"
+def card_path(title: str, site_name: str, owner: str = "") -> str:
+    """The card's output path: in its entry's folder (the site's own: in cards/ itself), named
+    by its digest, so an unchanged card is never redrawn and a replaced one is found."""
+    folder = f"cards/{owner}/" if owner else "cards/"
+    return f"{folder}{card_digest(title, site_name)}.png"
+
+
+def card_owner(route: Route) -> str:
+    """The entry whose card a route shows, as its URL path ('blog/x'); '' for the site's card."""
+    own = route.recipe.own if route.recipe is not None else None
+    if route.kind not in CARD_KINDS or own is None or not own.url:
+        return ""
+    return str(own.url).strip("/")
+
+
+def superseded_cards(live: Iterable[str], cards: Iterable[str]) -> set[str]:
+    """The cards in live that these cards replace: others in the same folder."""
+    folders = {path.rsplit("/", 1)[0]: path for path in cards}
+    return {
+        path
+        for path in live
+        if path.startswith("cards/")
+        and path.endswith(".png")
+        and folders.get(path.rsplit("/", 1)[0], path) != path
+    }
 
 
 def share_image(site: Site, route: Route) -> Asset:
@@ -65,7 +87,7 @@ def share_image(site: Site, route: Route) -> Asset:
             height=HEIGHT,
         )
     title = card_title(site, route)
-    path = card_path(title, site.name)
+    path = card_path(title, site.name, card_owner(route))
     return Asset(
         id=path,
         title=title,
@@ -100,18 +122,21 @@ def plan_cards(site: Site, routes: Iterable[Route], cache_dir: Path) -> dict[str
             image = share_image(site, route)
             if image.mime == "image/png":
                 titles.setdefault(image.source, image.title)
-    missing = [(p, t) for p, t in sorted(titles.items()) if not (cache_dir / p).is_file()]
+    # Kept by digest alone: a card moves folders with its entry's slug, not redrawn.
+    files = {path: cache_dir / path.rsplit("/", 1)[-1] for path in titles}
+    todo = {files[p]: t for p, t in sorted(titles.items()) if not files[p].is_file()}
+    missing = sorted(todo.items())
     if missing:
-        (cache_dir / "cards").mkdir(parents=True, exist_ok=True)
+        cache_dir.mkdir(parents=True, exist_ok=True)
         name = site.name
 
-        def work(shard: Sequence[tuple[str, str]]) -> list[bool]:
-            for path, title in shard:
-                _save(cache_dir / path, draw_card(title, name))
+        def work(shard: Sequence[tuple[Path, str]]) -> list[bool]:
+            for file, title in shard:
+                _save(file, draw_card(title, name))
             return [True] * len(shard)
 
         run_sharded(work, missing, workers=None if len(missing) >= PARALLEL_FROM else 0)
-    return {path: cache_dir / path for path in titles}
+    return files
 
 
 def _save(path: Path, data: bytes) -> None:
