@@ -57,7 +57,7 @@ def test_rebuild_keeps_unchanged_files_and_removes_orphans(project: Path) -> Non
     after = snapshot_tree(project / "public")
     assert "about/index.html" not in after
     assert after["robots.txt"] == before["robots.txt"]
-    assert "1 removed" in result.output
+    assert "2 removed" in result.output  # the page and its share card
 
 
 def test_script_handlers_and_javascript_urls_never_reach_the_output(project: Path) -> None:

@@ -62,6 +62,10 @@ def test_build_from_a_delivery_api_shows_the_served_entries(tmp_path: Path) -> N
         assert f'type="image/avif" srcset="{base}' in hero and "fm=avif" in hero
         assert 'type="image/webp"' in hero and "w=480&amp;fm=webp 480w" in hero
         assert 'width="1200" height="800"' in hero and "w=1200 1200w" in hero
+        # Shared, it is the same image cropped to a card by the Images API, not a drawn card.
+        crop = f"{base}5d41402abc4b2a76b9719d911017c592/pic.jpg"
+        crop += "?fm=jpg&amp;w=1200&amp;h=630&amp;fit=fill"
+        assert f'<meta property="og:image" content="{crop}">' in article
         syncs = len(server.paths("/sync"))
 
         # A second build asks only for the delta: one sync request.

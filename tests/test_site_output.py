@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
+from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -279,6 +280,36 @@ def test_every_page_has_its_metadata(pages: dict[str, Page], base_url: str) -> N
                 json.loads(block)
             except json.JSONDecodeError as error:
                 found.append(f"JSON-LD does not parse: {error}")
+        problems += [f"{page.path}: {problem}" for problem in found]
+    assert not problems, "\n".join(problems)
+
+
+def test_every_page_shares_a_1200_by_630_png_of_the_site(
+    pages: dict[str, Page], sample_site: Path, base_url: str
+) -> None:
+    problems = []
+    for page in pages.values():
+        images = page.meta("og:image")
+        if len(images) != 1 or not images[0].startswith(base_url + "/"):
+            problems.append(f"{page.path}: needs one absolute og:image of the site, has {images}")
+            continue
+        found = []
+        if page.meta("twitter:image") != images:
+            found.append(f"twitter:image {page.meta('twitter:image')} is not {images}")
+        if page.meta("twitter:card") != ["summary_large_image"]:
+            found.append(f"twitter:card is {page.meta('twitter:card')}")
+        size = (page.meta("og:image:width"), page.meta("og:image:height"))
+        if size != (["1200"], ["630"]):
+            found.append(f"og:image:width/height are {size}")
+        if not [alt for alt in page.meta("og:image:alt") if alt.strip()]:
+            found.append("no og:image:alt")
+        target, wrong = site_file(sample_site, urlsplit(images[0]).path)
+        if wrong:
+            found.append(f"og:image {images[0]} {wrong}")
+        else:
+            with Image.open(target) as image:
+                if (image.format, image.size) != ("PNG", (1200, 630)):
+                    found.append(f"og:image is a {image.format} of {image.size}")
         problems += [f"{page.path}: {problem}" for problem in found]
     assert not problems, "\n".join(problems)
 

@@ -8,7 +8,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ from headwater.buildinputs import (
     siteindex_path,
 )
 from headwater.cache import ContentCache, engine_digest
+from headwater.cards import plan_cards, superseded_cards
 from headwater.config import BuildOptions, Project
 from headwater.content import check_changes, check_snapshot
 from headwater.errors import ContentError
@@ -377,11 +378,14 @@ def _build_changes(
         )
         fingerprint = Fingerprinter(base, plain_types=PLAIN_TYPES, resolve=link_resolver(redirects))
         settings_key = fingerprint.deep(settings)
-        keys = dict(live)
+        cards = _cards(options, site, routes.values())
+        replaced = superseded_cards(live, cards)
+        keys = {k: v for k, v in live.items() if k not in replaced}
         keys.update({path: route_key(fingerprint, settings_key, r) for path, r in routes.items()})
         copies: dict[str, Path | bytes] = {
             **theme.static_files,
             **plan_media(snapshot.assets.values()),
+            **cards,
         }
         token = os.urandom(8).hex()
         report = _write(
@@ -451,6 +455,7 @@ def _publish(
     copies: dict[str, Path | bytes] = {
         **theme.static_files,
         **plan_media(content.assets.values()),
+        **_cards(options, site, site.routes),
         "_redirects": redirects_file(site.redirects),
         HISTORY_PATH: site.history.to_json(),
     }
@@ -504,6 +509,14 @@ def _publish(
     index.save_all(stamp, rows, background=len(routes) >= PARALLEL_FROM)
     save_copy(site.history, history_copy(options))
     return report
+
+
+def _cards(options: BuildOptions, site: Site, routes: Iterable[Route]) -> dict[str, Path]:
+    """The share cards these routes show, drawn into the cache unless drawn before."""
+    started = time.perf_counter()
+    cards = plan_cards(site, routes, options.project.cache_dir / "cards")
+    log.info("%d share cards ready in %.2f s", len(cards), time.perf_counter() - started)
+    return cards
 
 
 def _write(

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import jinja2
 from markupsafe import Markup
 
+from headwater.cards import IMAGES_API_HOSTS, share_image
 from headwater.contentful.richtext import render_richtext, richtext_words
 from headwater.errors import ConfigError
 from headwater.links import finish_body
@@ -310,7 +311,6 @@ _EMBED = re.compile(f'(?:<p>)?<{EMBED_TAG} data-n="(\\d+)"></{EMBED_TAG}>(?:</p>
 
 IMAGE_WIDTHS = (480, 800, 1200, 1600, 2400)
 IMAGES_API_MAX = 4000
-IMAGES_API_HOSTS = ("https://images.ctfassets.net/", "https://images.eu.ctfassets.net/")
 
 
 def image_widths(asset: Asset) -> tuple[int, ...]:
@@ -358,7 +358,7 @@ def render_route(env: jinja2.Environment, site: Site, route: Route) -> bytes:
         description=route.description,
         noindex=route.noindex or site.preview,
         og_type=route.og_type,
-        image=route.image,
+        image=share_image(site, route) if route.is_html else route.image,
         jsonld=Markup(jsonld_text(page_jsonld(site, route, _logo(env))) if route.is_html else ""),
         kind=route.kind,
     )
