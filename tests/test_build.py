@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
 import frontmatter
 import pytest
+import yaml
 from support import REPO, build, make_project, make_repo_project, snapshot_tree, write
 
 SEED = REPO / "tests" / "fixtures" / "seed" / "what-causes-ptsd.txt"
@@ -208,3 +210,26 @@ def test_long_lists_are_paginated_and_author_pages_show_the_newest(project: Path
     assert (public / "blog" / "page" / "2" / "index.html").is_file()
     author = (public / "authors" / "dr-test" / "index.html").read_text()
     assert "The newest 10 of 13 articles." in author
+
+
+def test_a_model_without_the_newer_optional_settings_still_builds(tmp_path: Path) -> None:
+    # A space whose model predates a setting (say, before `schema push`) must build as before.
+    project = make_repo_project(tmp_path / "project")
+    schema = project / "cms_schema" / "siteSettings.json"
+    model = json.loads(schema.read_text())
+    newer = {"medicalSpecialty", "consultationHeading", "consultationText"}
+    model["fields"] = [f for f in model["fields"] if f["id"] not in newer]
+    schema.write_text(json.dumps(model))
+    pages = project / "cms_schema" / "page.json"
+    model = json.loads(pages.read_text())
+    model["fields"] = [f for f in model["fields"] if f["id"] != "heroImage"]
+    pages.write_text(json.dumps(model))
+    home = project / "content" / "page" / "home.md"
+    home.write_text(re.sub(r"heroImage:\n(  .*\n)+", "", home.read_text()))
+    settings = project / "content" / "siteSettings.yml"
+    values = yaml.safe_load(settings.read_text())
+    settings.write_text(yaml.safe_dump({k: v for k, v in values.items() if k not in newer}))
+    result = build(project, "--out", str(tmp_path / "public"))
+    assert result.exit_code == 0, result.output
+    home = (tmp_path / "public" / "index.html").read_text()
+    assert '"@type":"MedicalClinic"' in home and "medicalSpecialty" not in home

@@ -505,8 +505,10 @@ def page_jsonld(site: Site, route: Route, logo: str | None = None) -> dict[str, 
         clinic["address"] = {"@type": "PostalAddress", "streetAddress": ", ".join(lines)}
     if logo:
         clinic["logo"] = site.absolute(logo)
-    if settings.medicalSpecialty:
-        clinic["medicalSpecialty"] = list(settings.medicalSpecialty)
+    # A field newer than the project's model (not pushed yet) is simply absent.
+    specialties = settings.fields.get("medicalSpecialty")
+    if specialties:
+        clinic["medicalSpecialty"] = list(specialties)
     website = {
         "@type": "WebSite",
         "@id": home + "#website",
