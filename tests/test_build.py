@@ -231,5 +231,5 @@ def test_a_model_without_the_newer_optional_settings_still_builds(tmp_path: Path
     settings.write_text(yaml.safe_dump({k: v for k, v in values.items() if k not in newer}))
     result = build(project, "--out", str(tmp_path / "public"))
     assert result.exit_code == 0, result.output
-    home = (tmp_path / "public" / "index.html").read_text()
-    assert '"@type":"MedicalClinic"' in home and "medicalSpecialty" not in home
+    html = (tmp_path / "public" / "index.html").read_text()
+    assert '"@type":"MedicalClinic"' in html and "medicalSpecialty" not in html
