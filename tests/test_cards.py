@@ -93,3 +93,21 @@ def test_only_a_new_title_is_drawn_again(tmp_path: Path, monkeypatch: pytest.Mon
     assert f'content="https://example.test/cards/{new}"' in page
     with Image.open(project / "public" / "cards" / new) as image:
         assert image.size == (1200, 630)
+
+
+def test_each_page_of_a_long_topic_keeps_its_card_through_an_incremental_build(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path / "site")
+    for n in range(12):  # the topic's list runs to a second page, with a card of its own
+        (project / "content" / "article" / f"extra-{n}.md").write_text(
+            f"---\ntitle: Extra {n}\nsummary: Extra article {n}.\nauthor: dr-test\n"
+            f"publishDate: 2025-01-{n + 1:02d}\ntopics: [testing]\n---\n\nText {n}.\n"
+        )
+    assert build(project).exit_code == 0
+    first = built_cards(project)
+    assert any(name.startswith("topics/testing/page/2/") for name in first)
+    extra = project / "content" / "article" / "extra-3.md"
+    extra.write_text(extra.read_text() + "\nAn edited paragraph.\n")
+    assert build(project).exit_code == 0
+    assert built_cards(project) == first  # a body edit changes no card, and loses none

@@ -51,11 +51,13 @@ def card_path(title: str, site_name: str, owner: str = "") -> str:
 
 
 def card_owner(route: Route) -> str:
-    """The entry whose card a route shows, as its URL path ('blog/x'); '' for the site's card."""
+    """The folder of the card a route shows: the page's own URL path ('blog/x', and
+    'topics/t/page/2' for a topic's second page, whose title differs); '' for the site's card.
+    One card a folder, so an incremental build knows exactly which card a new one replaces."""
     own = route.recipe.own if route.recipe is not None else None
     if route.kind not in CARD_KINDS or own is None or not own.url:
         return ""
-    return str(own.url).strip("/")
+    return route.url.strip("/")
 
 
 def superseded_cards(live: Iterable[str], cards: Iterable[str]) -> set[str]:
