@@ -11,7 +11,7 @@ VNU_JAR := $(TOOLS)/node_modules/vnu-jar/build/dist/vnu.jar
 # The line coverage below which `make test` (and so CI) fails: just under what the suite measures.
 COVERAGE_FLOOR := 93
 
-.PHONY: help build serve test check-tools lint typecheck pytest validate clean bench bench-scale bench-compare
+.PHONY: help build serve test check-tools lint typecheck pytest validate clean bench bench-scale bench-compare lighthouse
 
 ## help: list these targets
 help:
@@ -88,3 +88,7 @@ bench-scale: $(VENV)/.installed
 ## bench-compare: the same, beside cold builds by Eleventy, Pelican and Hugo (installed into .cache/bench)
 bench-compare: $(VENV)/.installed
 	$(BIN)/python scripts/bench.py --sizes 1000,10000 --runs 3 --compare
+
+## lighthouse: audit home and article pages with Lighthouse (mobile), needs npm and chromium
+lighthouse: $(VENV)/.installed
+	scripts/lighthouse.sh
