@@ -670,6 +670,23 @@ class SizeBench:
     def clear_output(self) -> None:
         clear_output(self.project)
 
+    def search_index(self) -> Measure:
+        """Pagefind alone over the built site, as every build that changes a page runs it (the
+        cold and edit rows include it)."""
+        from pagefind_bin import get_executable
+
+        measure = Measure("search index alone (Pagefind, whole site)")
+        with tempfile.TemporaryDirectory(prefix="bench-search-") as scratch:
+            command = [str(get_executable()), "--site", str(self.project / "public")]
+            command += ["--output-path", scratch, "--force-language", "en", "--silent"]
+            for _ in range(self.runs):
+                run = run_timed(command, self.project)
+                if run.returncode != 0:
+                    self.failures.append(f"N={self.n:,} search index: exit {run.returncode}")
+                measure.runs.append(run)
+                log(f"  N={self.n:,} search index: {run.seconds:.2f} s")
+        return measure
+
     def noop(self) -> Measure:
         measure = Measure("no-op rebuild")
         for _ in range(self.runs):
@@ -738,6 +755,7 @@ class SizeBench:
         article = article_path(self.project, edited)
         return [
             self.cold(),
+            self.search_index(),
             self.noop(),
             self.edit("one article's body edited", article, new_body),
             self.edit("one article's title edited", article, new_title),

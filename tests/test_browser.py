@@ -1,5 +1,5 @@
 """The built site in Debian's Chromium: accessibility (axe), the production headers, reading
-without JavaScript, and the keyboard's first stop."""
+without JavaScript, the keyboard's first stop, and search."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ ARTICLE_PATH = "/blog/what-causes-ptsd/"
 ARTICLE_SOURCE = REPO_ROOT / "content/article/what-causes-ptsd.md"
 AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 # Pages every kind of visitor lands on; "topics" and "authors" stand for the first of each.
-CHECKED_PAGES = ["/", "/blog/", ARTICLE_PATH, "/404.html", "topics", "authors"]
+CHECKED_PAGES = ["/", "/blog/", ARTICLE_PATH, "/404.html", "topics", "authors", "/search/?q=PTSD"]
 
 
 class _SiteHandler(SimpleHTTPRequestHandler):
@@ -252,3 +252,55 @@ def test_the_crisis_banner_numbers_can_be_tapped(page: Page, site_url: str, path
     assert call.is_visible()
     hrefs = [a.get_attribute("href") for a in banner.locator("a").all()]
     assert {"tel:988", "sms:988", "tel:911"} <= set(hrefs), hrefs
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_searching_from_the_header_finds_the_seed_article(
+    browser: Browser, site_url: str, scheme: Literal["light", "dark"]
+) -> None:
+    context = browser.new_context(color_scheme=scheme)
+    try:
+        page = context.new_page()
+        page.goto(site_url + "/")
+        box = page.get_by_role("search").get_by_role("searchbox", name="Search the site")
+        box.fill("PTSD")
+        box.press("Enter")
+        page.wait_for_url("**/search/?q=PTSD")
+        results = page.locator("[data-search-results] li")
+        seed = results.get_by_role("link", name="What Causes PTSD?")
+        seed.wait_for()  # the index answers in the browser: no fixed wait
+        assert seed.get_attribute("href") == ARTICLE_PATH
+        status = page.get_by_role("status")
+        assert re.fullmatch(r"\d+ results? for “PTSD”\.", status.inner_text()), status.inner_text()
+        assert results.first.locator("mark").count() >= 1, "the excerpt marks the words found"
+        assert page.locator("[data-search-fallback]").is_hidden()
+        violations = Axe().run(page, options=AXE_OPTIONS).response["violations"]
+        assert not violations, describe_violations(violations)
+        # The page's own form searches again without leaving it.
+        own = page.get_by_role("searchbox", name="Search our articles and pages")
+        assert own.input_value() == "PTSD"
+        own.fill("zqxwvjk")
+        own.press("Enter")
+        page.get_by_text("No results for “zqxwvjk”.").wait_for()
+        assert page.locator("[data-search-results] li").count() == 0
+        assert page.evaluate("location.search") == "?q=zqxwvjk"
+    finally:
+        context.close()
+
+
+def test_search_without_javascript_links_to_the_articles(browser: Browser, site_url: str) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(site_url + "/")
+        page.get_by_role("searchbox", name="Search the site").fill("trauma")
+        page.get_by_role("search").get_by_role("button", name="Search").click()
+        page.wait_for_url("**/search/?q=trauma")
+        fallback = page.locator("[data-search-fallback]")
+        assert fallback.is_visible()
+        assert "needs JavaScript" in fallback.inner_text()
+        hrefs = {a.get_attribute("href") for a in fallback.locator("a").all()}
+        assert "/blog/" in hrefs
+        assert any(h and h.startswith("/topics/") for h in hrefs), hrefs
+    finally:
+        context.close()

@@ -24,7 +24,7 @@ def project(tmp_path: Path) -> Path:
 def test_build_prints_pages_written_and_time(project: Path) -> None:
     result = build(project)
     assert result.exit_code == 0, result.output
-    summary = r"Built 8 pages and \d+ other files from local content in content/ in \d+\.\d\d s"
+    summary = r"Built 9 pages and \d+ other files from local content in content/ in \d+\.\d\d s"
     assert re.search(summary, result.output)
     assert (project / "public" / "blog" / "first-article" / "index.html").is_file()
 
@@ -59,7 +59,13 @@ def test_rebuild_keeps_unchanged_files_and_removes_orphans(project: Path) -> Non
     after = snapshot_tree(project / "public")
     assert "about/index.html" not in after
     assert after["robots.txt"] == before["robots.txt"]
-    assert "2 removed" in result.output  # the page and its share card
+    gone = set(before) - set(after)
+    # The page and its share card, and the search index's files that held the page.
+    assert {n for n in gone if not n.startswith("pagefind/")} == {
+        "about/index.html",
+        next(n for n in gone if n.startswith("cards/about/")),
+    }
+    assert f"{len(gone)} removed" in result.output
 
 
 def test_script_handlers_and_javascript_urls_never_reach_the_output(project: Path) -> None:

@@ -114,12 +114,19 @@ def test_unchanged_rebuild_renders_nothing(tmp_path: Path) -> None:
 def test_body_edit_renders_only_the_pages_that_show_the_article(tmp_path: Path) -> None:
     project = make_project(tmp_path / "site")
     assert build(project).exit_code == 0
+    before = bytes_of(project / "public")
     path = project / "content" / "article" / "first-article.md"
     path.write_text(path.read_text() + "\nOne more paragraph.\n")
     result = build(project)
     # The article, the home page, the blog index, its topic and author pages, and the feed.
     assert "6 rendered" in result.output, result.output
-    assert "1 written" in result.output
+    after = bytes_of(project / "public")
+    changed = {n for n in after if before.get(n) != after[n]}
+    # Only the article's page changed, and with it the search index's files that hold it.
+    assert {n for n in changed if not n.startswith("pagefind/")} == {
+        "blog/first-article/index.html"
+    }
+    assert f"{len(changed)} written" in result.output
 
 
 def test_a_corrupt_manifest_means_a_full_correct_build(tmp_path: Path) -> None:
@@ -230,8 +237,15 @@ def test_a_primed_spare_folder_makes_the_next_build_write_only_its_change(tmp_pa
     article.write_text(article.read_text() + "\nA primed paragraph.\n")
     result = build(project)
     assert result.exit_code == 0, result.output
-    assert "0 removed" in result.output
-    unchanged = [n for n in files if n.as_posix() != "blog/first-article/index.html"]
+    # Nothing removed but the search index's files the edit replaced.
+    assert all(n.parts[0] == "pagefind" for n in files if not (out / n).exists())
+    unchanged = [
+        n
+        for n in files
+        if n.as_posix() != "blog/first-article/index.html"
+        and n.parts[0] != "pagefind"
+        and (out / n).exists()
+    ]
     # Pages the edit did not touch are still the very files the first build wrote.
     assert sum(os.path.samefile(out / n, spare / n) for n in unchanged) == len(unchanged)
     assert "A primed paragraph." in (out / "blog/first-article/index.html").read_text()

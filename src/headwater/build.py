@@ -42,6 +42,8 @@ from headwater.parallel import run_sharded
 from headwater.placeholders import find_placeholders, summary
 from headwater.redirects import link_resolver, redirects_file
 from headwater.schema import ContentModel, load_model, structure
+from headwater.search import ENTRY as SEARCH_ENTRY
+from headwater.search import index_pages, is_bundle_file
 from headwater.site import (
     PLAIN_TYPES,
     Route,
@@ -546,6 +548,8 @@ def _write(
     )
     pages = int(stamp[1])
     live = None if options.full else manifest.outputs(out_dir)
+    # The search index as it is, unless a page changes (then it is written again, below).
+    keys.update({n: k for n, k in (live or {}).items() if is_bundle_file(n)})
     if live == keys:
         manifest.record_stamp(out_dir, stamp)
         save_manifest(manifest_file, manifest, theme.engine, keep=[out_dir, spare_folder(out_dir)])
@@ -570,26 +574,33 @@ def _write(
     rest = [n for n in todo if n not in linked]
     stale = [routes[n] for n in rest if n in routes]
     written = sum(publisher.put(n, copies[n]) for n in rest if n in copies)
-    written += sum(
-        _render(
-            site,
-            project.templates_dir,
-            theme.static_urls,
-            stale,
-            publisher,
-            project.cache_dir / "jinja",
-            texts,
-            fingerprint,
-            options.progress,
-        )
+    rendered = _render(
+        site,
+        project.templates_dir,
+        theme.static_urls,
+        stale,
+        publisher,
+        project.cache_dir / "jinja",
+        texts,
+        fingerprint,
+        options.progress,
     )
+    written += sum(rendered)
     # The spare already held these as they must be now, but the live folder does not.
     todo_set = set(todo)
-    written += sum(
-        publisher.differs(n) for n, key in keys.items() if n not in todo_set and live.get(n) != key
-    )
+    differ = [n for n, key in keys.items() if n not in todo_set and live.get(n) != key]
+    differ = [n for n in differ if publisher.differs(n)]
+    written += len(differ)
     log.info("rendered %d pages at %.2f s", len(stale), time.perf_counter() - started)
     publisher.remove_except(set(keys))
+    pages_changed = (
+        any(r.is_html for r, changed in zip(stale, rendered, strict=True) if changed)
+        or any(n.endswith(".html") for n in differ)
+        or any(n.endswith(".html") for n in live_files - set(keys))
+    )
+    if pages_changed or SEARCH_ENTRY not in keys:
+        written += _index_search(publisher, keys, started)
+        publisher.remove_except(set(keys))
     removed = len(live_files - set(keys))
     swapped = bool(written or removed or not out_dir.exists())
     if swapped:
@@ -603,6 +614,22 @@ def _write(
     report = WriteReport(written=written, unchanged=len(keys) - written, removed=removed)
     elapsed = time.perf_counter() - started
     return BuildReport(description, pages, len(stale), len(keys), report, elapsed, out_dir)
+
+
+def _index_search(publisher: Publisher, keys: dict[str, str], started: float) -> int:
+    """Index the spare folder's pages for search, into keys and the spare; files written."""
+    bundle = index_pages(publisher.spare)
+    for name in [n for n in keys if is_bundle_file(n)]:
+        del keys[name]
+    keys.update({name: hashlib.blake2b(data).hexdigest() for name, data in bundle.items()})
+    written = sum(publisher.put(name, data) for name, data in bundle.items())
+    log.info(
+        "search index: %d files (%d written) at %.2f s",
+        len(bundle),
+        written,
+        time.perf_counter() - started,
+    )
+    return written
 
 
 def _render(

@@ -167,6 +167,9 @@ class Site:
         return self.absolute(route.url)
 
 
+SEARCH_PAGE = "/search/"
+"""The search page (see search.py); the header's search form submits to it."""
+
 URL_PREFIXES = {"article": "/blog/", "topic": "/topics/", "author": "/authors/", "page": "/"}
 """Where each content type's pages live: `/blog/<slug>/` and so on."""
 
@@ -251,6 +254,7 @@ def plan_site(
     recipes += [
         Recipe("notfound", None, {}),
         Recipe("gone", None, {"topics": topics}),
+        Recipe("search", None, {"topics": topics}),
         # The feed is for readers and aggregators: a page kept out of search is kept out of it.
         Recipe("feed", None, {"articles": listed[:FEED_SIZE], "updated": newest}),
         Recipe("robots", None, {}),
@@ -342,6 +346,16 @@ def make_route(recipe: Recipe, settings: Entry) -> Route:
             title=f"This page has been removed | {name}",
             heading="This page has been removed",
             description=str(settings.description),
+            context=context,
+            noindex=True,
+        )
+    elif recipe.kind == "search":
+        route = Route(
+            url=SEARCH_PAGE,
+            template="search.html",
+            title=f"Search | {name}",
+            heading="Search",
+            description=f"Search the articles and pages of {name}.",
             context=context,
             noindex=True,
         )

@@ -1,0 +1,111 @@
+"""The search index (search.py): what Pagefind indexes, and when a build writes it again.
+The search page itself is tested in the browser (test_browser.py)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pagefind_bin
+import pytest
+from support import build, make_project, make_repo_project, snapshot_tree
+
+from headwater.search import ENTRY
+
+
+def bytes_of(folder: Path) -> dict[str, bytes]:
+    return {name: data for name, (data, _) in snapshot_tree(folder).items()}
+
+
+def fragments(public: Path) -> dict[str, dict[str, object]]:
+    """Each indexed page's fragment (the text a result shows), by URL."""
+    found = {}
+    for path in (public / "pagefind" / "fragment").iterdir():
+        data = gzip.decompress(path.read_bytes())
+        assert data.startswith(b"pagefind_dcd")
+        fragment = json.loads(data.removeprefix(b"pagefind_dcd"))
+        found[fragment["url"]] = fragment
+    return found
+
+
+def test_articles_and_pages_are_indexed_without_what_every_article_repeats(
+    tmp_path: Path,
+) -> None:
+    project = make_repo_project(tmp_path / "site")
+    assert build(project).exit_code == 0
+    public = project / "public"
+    entry = json.loads((public / ENTRY).read_text())
+    indexed = fragments(public)
+    articles = {f"/blog/{p.stem}/" for p in (project / "content" / "article").glob("*.md")}
+    pages = {f"/{p.stem}/" for p in (project / "content" / "page").glob("*.md")} - {"/home/"}
+    assert set(indexed) == articles | pages
+    assert entry["languages"]["en"]["page_count"] == len(indexed)
+    seed = indexed["/blog/what-causes-ptsd/"]
+    assert dict(seed["meta"])["title"] == "What Causes PTSD?"  # type: ignore[call-overload]
+    text = str(seed["content"])
+    assert "neurotransmitters" in text
+    # The disclaimer, the consultation block and the contents list are on every article.
+    assert "About this information" not in text and "On this page" not in text
+    # Lists, the home page, the 404 and search pages hold nothing of their own to find.
+    assert not {"/", "/blog/", "/search/"} & set(indexed)
+
+
+def test_the_index_is_written_again_only_when_a_page_changes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    project = make_project(tmp_path / "site")
+    assert build(project).exit_code == 0
+    public = project / "public"
+    before = snapshot_tree(public / "pagefind")
+
+    # A new static file that no page links to: one more file, no page changes.
+    (project / "static" / "humans.txt").write_text("Three Rivers Wellness\n")
+    with caplog.at_level("INFO", logger="headwater"):
+        result = build(project)
+    assert result.exit_code == 0 and "1 written" in result.output, result.output
+    assert "search index" not in caplog.text
+    assert snapshot_tree(public / "pagefind") == before
+    caplog.clear()
+
+    article = project / "content" / "article" / "first-article.md"
+    article.write_text(article.read_text() + "\nA paragraph about zebrafinches.\n")
+    with caplog.at_level("INFO", logger="headwater"):
+        assert build(project).exit_code == 0
+    assert "search index" in caplog.text
+    assert any("zebrafinches" in str(f["content"]) for f in fragments(public).values())
+
+    # The same site indexed from nothing gives the same bytes.
+    assert build(project, "--full", "--out", str(tmp_path / "full")).exit_code == 0
+    assert bytes_of(public / "pagefind") == bytes_of(tmp_path / "full" / "pagefind")
+
+
+def test_a_removed_page_leaves_the_index(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "site")
+    first = project / "content" / "article" / "first-article.md"
+    second = first.with_name("second-article.md")
+    second.write_text(first.read_text().replace("title: ", "title: Second ", 1))
+    assert build(project).exit_code == 0
+    assert "/blog/second-article/" in fragments(project / "public")
+    second.unlink()
+    assert build(project).exit_code == 0
+    assert set(fragments(project / "public")) == {"/blog/first-article/", "/about/"}
+
+
+def test_without_pagefind_the_build_fails_and_the_site_stays_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = make_project(tmp_path / "site")
+    assert build(project).exit_code == 0
+    before = snapshot_tree(project / "public")
+    article = project / "content" / "article" / "first-article.md"
+    article.write_text(article.read_text() + "\nOne more paragraph.\n")
+
+    def missing() -> Path:
+        raise FileNotFoundError("no pagefind binary in this test")
+
+    monkeypatch.setattr(pagefind_bin, "get_executable", missing)
+    result = build(project)
+    assert result.exit_code == 2
+    assert "Pagefind binary is missing" in result.output
+    assert snapshot_tree(project / "public") == before
