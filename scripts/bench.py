@@ -374,12 +374,12 @@ def write_project(project: Path, corpus: Corpus) -> int:
 
 def expected_pages(corpus: Corpus, pages: int, missing: Article | None = None) -> int:
     """Home and other pages, blog index pages, articles, topic pages (10 articles a page),
-    authors, the 404 page and the 410 page."""
+    authors, the 404 page, the 410 page and the search page."""
     articles = [a for a in corpus.articles if a is not missing]
     blog = max(1, math.ceil(len(articles) / PAGE_SIZE))
     per_topic = Counter(t for a in articles for t in a.topics)
     topics = sum(max(1, math.ceil(per_topic[t.slug] / PAGE_SIZE)) for t in corpus.topics)
-    return pages + blog + len(articles) + topics + len(corpus.authors) + 2
+    return pages + blog + len(articles) + topics + len(corpus.authors) + 3
 
 
 # ---------------------------------------------------------------------------------------------

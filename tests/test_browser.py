@@ -3,6 +3,7 @@ without JavaScript, the keyboard's first stop, and search."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import threading
@@ -16,7 +17,10 @@ from typing import Any, Literal
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, sync_playwright
-from support import CHROMIUM_ARGS
+from support import CHROMIUM_ARGS, build, make_repo_project
+from test_search import fragments
+
+import headwater.search
 
 pytestmark = pytest.mark.browser
 
@@ -73,9 +77,14 @@ def production_headers() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def site_url(sample_site: Path) -> Iterator[str]:
-    handler = functools.partial(
-        _SiteHandler, directory=str(sample_site), headers=production_headers()
-    )
+    with serving(sample_site) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving(folder: Path) -> Iterator[str]:
+    """Serve a built folder on 127.0.0.1 as Netlify would; yields its address."""
+    handler = functools.partial(_SiteHandler, directory=str(folder), headers=production_headers())
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, name="site-server", daemon=True)
     thread.start()
@@ -304,3 +313,22 @@ def test_search_without_javascript_links_to_the_articles(browser: Browser, site_
         assert any(h and h.startswith("/topics/") for h in hrefs), hrefs
     finally:
         context.close()
+
+
+def test_search_merges_the_shards_of_a_large_site(
+    page: Page, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(headwater.search, "SHARD_PAGES", 4)  # the sample site in shards
+    project = make_repo_project(tmp_path / "site")
+    assert build(project).exit_code == 0
+    public = project / "public"
+    bundles = sorted(public.glob("pagefind/*/pagefind-entry.json"))
+    assert len(bundles) >= 2
+    # Every indexed page that mentions the word, whichever shard holds it.
+    expected = {u for u, f in fragments(public).items() if "ketamine" in str(f["content"]).lower()}
+    assert len(expected) >= 3
+    with serving(public) as url:
+        page.goto(url + "/search/?q=ketamine")
+        page.get_by_role("status").filter(has_text="for “ketamine”").wait_for()
+        found = {a.get_attribute("href") for a in page.locator("[data-search-results] h2 a").all()}
+    assert found == expected

@@ -11,7 +11,7 @@ import pagefind_bin
 import pytest
 from support import build, make_project, make_repo_project, snapshot_tree
 
-from headwater.search import ENTRY
+import headwater.search
 
 
 def bytes_of(folder: Path) -> dict[str, bytes]:
@@ -21,7 +21,7 @@ def bytes_of(folder: Path) -> dict[str, bytes]:
 def fragments(public: Path) -> dict[str, dict[str, object]]:
     """Each indexed page's fragment (the text a result shows), by URL."""
     found = {}
-    for path in (public / "pagefind" / "fragment").iterdir():
+    for path in public.glob("pagefind/*/fragment/*"):
         data = gzip.decompress(path.read_bytes())
         assert data.startswith(b"pagefind_dcd")
         fragment = json.loads(data.removeprefix(b"pagefind_dcd"))
@@ -35,7 +35,11 @@ def test_articles_and_pages_are_indexed_without_what_every_article_repeats(
     project = make_repo_project(tmp_path / "site")
     assert build(project).exit_code == 0
     public = project / "public"
-    entry = json.loads((public / ENTRY).read_text())
+    entry = json.loads((public / "pagefind" / "0" / "pagefind-entry.json").read_text())
+    assert json.loads((public / "pagefind" / "shards.json").read_text()) == {
+        "count": 1,
+        "bundles": ["/pagefind/0/"],
+    }
     indexed = fragments(public)
     articles = {f"/blog/{p.stem}/" for p in (project / "content" / "article").glob("*.md")}
     pages = {f"/{p.stem}/" for p in (project / "content" / "page").glob("*.md")} - {"/home/"}
@@ -64,7 +68,7 @@ def test_the_index_is_written_again_only_when_a_page_changes(
     with caplog.at_level("INFO", logger="headwater"):
         result = build(project)
     assert result.exit_code == 0 and "1 written" in result.output, result.output
-    assert "search index" not in caplog.text
+    assert "shards indexed" not in caplog.text
     assert snapshot_tree(public / "pagefind") == before
     caplog.clear()
 
@@ -72,7 +76,7 @@ def test_the_index_is_written_again_only_when_a_page_changes(
     article.write_text(article.read_text() + "\nA paragraph about zebrafinches.\n")
     with caplog.at_level("INFO", logger="headwater"):
         assert build(project).exit_code == 0
-    assert "search index" in caplog.text
+    assert "search: 1 of 1 shards indexed" in caplog.text
     assert any("zebrafinches" in str(f["content"]) for f in fragments(public).values())
 
     # The same site indexed from nothing gives the same bytes.
@@ -109,3 +113,32 @@ def test_without_pagefind_the_build_fails_and_the_site_stays_as_it_was(
     assert result.exit_code == 2
     assert "Pagefind binary is missing" in result.output
     assert snapshot_tree(project / "public") == before
+
+
+def test_a_large_site_is_indexed_in_shards_and_an_edit_indexes_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(headwater.search, "SHARD_PAGES", 4)
+    project = make_repo_project(tmp_path / "site")
+    assert build(project).exit_code == 0
+    public = project / "public"
+    listed = json.loads((public / "pagefind" / "shards.json").read_text())
+    count = listed["count"]
+    assert count >= 4
+    # A shard whose pages are all lists holds nothing to search and has no bundle.
+    assert listed["bundles"] == [
+        f"/pagefind/{n}/" for n in range(count) if (public / f"pagefind/{n}").is_dir()
+    ]
+    everything = fragments(public)
+    assert "/blog/what-causes-ptsd/" in everything
+
+    article = project / "content" / "article" / "what-causes-ptsd.md"
+    article.write_text(article.read_text() + "\nA paragraph about zebrafinches.\n")
+    caplog.clear()
+    with caplog.at_level("INFO", logger="headwater"):
+        assert build(project).exit_code == 0
+    assert f"search: 1 of {count} shards indexed" in caplog.text
+    assert set(fragments(public)) == set(everything)
+    assert "zebrafinches" in str(fragments(public)["/blog/what-causes-ptsd/"]["content"])
+    assert build(project, "--full", "--out", str(tmp_path / "full")).exit_code == 0
+    assert bytes_of(public / "pagefind") == bytes_of(tmp_path / "full" / "pagefind")

@@ -42,8 +42,16 @@ from headwater.parallel import run_sharded
 from headwater.placeholders import find_placeholders, summary
 from headwater.redirects import link_resolver, redirects_file
 from headwater.schema import ContentModel, load_model, structure
-from headwater.search import ENTRY as SEARCH_ENTRY
-from headwater.search import index_pages, is_bundle_file
+from headwater.search import BUNDLE as SEARCH_BUNDLE
+from headwater.search import SHARDS as SEARCH_SHARDS
+from headwater.search import (
+    index_shards,
+    is_bundle_file,
+    published_count,
+    shard_count,
+    shard_of,
+    shards_file,
+)
 from headwater.site import (
     PLAIN_TYPES,
     Route,
@@ -593,14 +601,10 @@ def _write(
     written += len(differ)
     log.info("rendered %d pages at %.2f s", len(stale), time.perf_counter() - started)
     publisher.remove_except(set(keys))
-    pages_changed = (
-        any(r.is_html for r, changed in zip(stale, rendered, strict=True) if changed)
-        or any(n.endswith(".html") for n in differ)
-        or any(n.endswith(".html") for n in live_files - set(keys))
-    )
-    if pages_changed or SEARCH_ENTRY not in keys:
-        written += _index_search(publisher, keys, started)
-        publisher.remove_except(set(keys))
+    changed_pages = {output_path(r.url) for r, c in zip(stale, rendered, strict=True) if c}
+    changed_pages |= set(differ) | (live_files - set(keys))
+    written += _index_search(publisher, keys, live, changed_pages, started)
+    publisher.remove_except(set(keys))
     removed = len(live_files - set(keys))
     swapped = bool(written or removed or not out_dir.exists())
     if swapped:
@@ -616,16 +620,41 @@ def _write(
     return BuildReport(description, pages, len(stale), len(keys), report, elapsed, out_dir)
 
 
-def _index_search(publisher: Publisher, keys: dict[str, str], started: float) -> int:
-    """Index the spare folder's pages for search, into keys and the spare; files written."""
-    bundle = index_pages(publisher.spare)
-    for name in [n for n in keys if is_bundle_file(n)]:
-        del keys[name]
-    keys.update({name: hashlib.blake2b(data).hexdigest() for name, data in bundle.items()})
-    written = sum(publisher.put(name, data) for name, data in bundle.items())
+def _index_search(
+    publisher: Publisher,
+    keys: dict[str, str],
+    live: Mapping[str, str],
+    changed: set[str],
+    started: float,
+) -> int:
+    """Index again the search shards (search.py) that hold a changed page, from the spare
+    folder; the bundles go into keys and the spare. The number of files written."""
+    html = sorted(n for n in keys if n.endswith(".html"))
+    count = shard_count(len(html))
+    previous = published_count(publisher.live) if SEARCH_SHARDS in live else None
+    if previous == count:
+        todo = {shard_of(n, count) for n in changed if n.endswith(".html")}
+    else:  # no index yet, or the site grew or shrank past a shard
+        todo = set(range(count))
+        for name in [n for n in keys if is_bundle_file(n)]:
+            del keys[name]
+    if not todo:
+        return 0
+    bundles = index_shards(publisher.spare, html, count, todo)
+    for shard, files in bundles.items():
+        prefix = f"{SEARCH_BUNDLE}{shard}/"
+        for name in [n for n in keys if n.startswith(prefix)]:
+            del keys[name]
+        keys.update({name: hashlib.blake2b(data).hexdigest() for name, data in files.items()})
+    listed = [n for n in range(count) if f"{SEARCH_BUNDLE}{n}/pagefind-entry.json" in keys]
+    files = {SEARCH_SHARDS: shards_file(count, listed)}
+    files.update({name: data for shard in bundles.values() for name, data in shard.items()})
+    keys[SEARCH_SHARDS] = hashlib.blake2b(files[SEARCH_SHARDS]).hexdigest()
+    written = sum(publisher.put(name, data) for name, data in files.items())
     log.info(
-        "search index: %d files (%d written) at %.2f s",
-        len(bundle),
+        "search: %d of %d shards indexed, %d files written, at %.2f s",
+        len(todo),
+        count,
         written,
         time.perf_counter() - started,
     )

@@ -5,23 +5,35 @@ bundle: a WebAssembly search engine, the word index in chunks and one fragment p
 fetched on demand, so search needs no server. Only the elements marked `data-pagefind-body`
 (articles and pages) are indexed; `data-pagefind-ignore` leaves out what every article repeats.
 
-The index is a function of every indexed page, so it is written whole; a build writes it again
-only when an HTML page changed, appeared or went (see build.py), and the writer then rewrites
-only the bundle's files whose bytes differ (fragments are named by their content).
+A Pagefind index is written whole, so a large site's pages are split into shards — by a hash of
+their path, one shard per SHARD_PAGES pages — each its own bundle in `pagefind/<n>/`, which the
+search page merges (Pagefind's `mergeIndex`). A build indexes again only the shards holding a
+page that changed, appeared or went: an edit costs one shard, not the site, and the shards are a
+function of the pages alone, so an incremental build's index is byte for byte a full build's.
+`pagefind/shards.json` lists the bundles for the search page (a shard with no indexable page
+has none).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
+import os
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from headwater.errors import OutputError
 
 BUNDLE = "pagefind/"
-"""Where the search bundle lives in the output folder (the search page loads it from here)."""
-ENTRY = BUNDLE + "pagefind-entry.json"
-"""The bundle's table of contents: a folder without it has no index."""
+"""Where the search bundles live in the output folder (the search page loads them from here)."""
+SHARDS = BUNDLE + "shards.json"
+"""The list of bundles: a folder without it has no index."""
+SHARD_PAGES = 1500
+"""HTML pages a shard: at most about as many as Pagefind indexes in a second on one core."""
+MARKER = b"data-pagefind-body"
 TIMEOUT = 900.0
 
 
@@ -29,10 +41,47 @@ def is_bundle_file(name: str) -> bool:
     return name.startswith(BUNDLE)
 
 
-def index_pages(site_folder: Path) -> dict[str, bytes]:
-    """The search bundle for the HTML pages in site_folder, as output names and bytes.
+def shard_count(html_pages: int) -> int:
+    return max(1, math.ceil(html_pages / SHARD_PAGES))
+
+
+def shard_of(name: str, count: int) -> int:
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % count
+
+
+def shards_file(count: int, bundles: Iterable[int]) -> bytes:
+    """The list the search page reads: the shard count, and the shards that have a bundle."""
+    listed = [f"/{BUNDLE}{n}/" for n in sorted(bundles)]
+    return (json.dumps({"count": count, "bundles": listed}) + "\n").encode()
+
+
+def published_count(site_folder: Path) -> int | None:
+    """The shard count of the index in a built folder; None when it has none (or not one
+    this version wrote)."""
+    try:
+        count = json.loads((site_folder / SHARDS).read_bytes())["count"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return count if isinstance(count, int) else None
+
+
+def index_shards(
+    site_folder: Path, html: Iterable[str], count: int, shards: set[int]
+) -> dict[int, dict[str, bytes]]:
+    """The search bundle of each of these shards of site_folder's HTML pages, as output names
+    and bytes (empty for a shard with nothing to index).
 
     Raises OutputError when Pagefind is missing or fails; a build then publishes nothing."""
+    members: dict[int, list[str]] = {n: [] for n in shards}
+    for name in html:
+        shard = shard_of(name, count)
+        if shard in members:
+            members[shard].append(name)
+    return {n: _index(site_folder, sorted(names), f"{BUNDLE}{n}/") for n, names in members.items()}
+
+
+def _index(site_folder: Path, names: list[str], prefix: str) -> dict[str, bytes]:
     from pagefind_bin import get_executable  # the binary of the pinned `pagefind[bin]`
 
     try:
@@ -40,17 +89,21 @@ def index_pages(site_folder: Path) -> dict[str, bytes]:
     except FileNotFoundError as error:
         raise OutputError(f"the Pagefind binary is missing: {error}") from None
     with tempfile.TemporaryDirectory(prefix="headwater-search-") as scratch:
-        bundle = Path(scratch) / "bundle"
-        command = [
-            str(executable),
-            "--site",
-            str(site_folder),
-            "--output-path",
-            str(bundle),
-            "--force-language",
-            "en",
-            "--silent",
-        ]
+        # The shard's indexable pages, linked at their paths (Pagefind makes URLs of them).
+        site, bundle = Path(scratch) / "site", Path(scratch) / "bundle"
+        pages = 0
+        for name in names:
+            source = site_folder / name
+            if MARKER not in source.read_bytes():
+                continue  # a list or a notice: nothing of its own to find
+            target = site / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(source, target)
+            pages += 1
+        if not pages:
+            return {}
+        command = [str(executable), "--site", str(site), "--output-path", str(bundle)]
+        command += ["--force-language", "en", "--silent"]
         try:
             done = subprocess.run(
                 command, capture_output=True, text=True, timeout=TIMEOUT, check=False
@@ -64,7 +117,7 @@ def index_pages(site_folder: Path) -> dict[str, bytes]:
                 + (" / ".join(detail) or "no output")
             )
         return {
-            BUNDLE + path.relative_to(bundle).as_posix(): path.read_bytes()
+            prefix + path.relative_to(bundle).as_posix(): path.read_bytes()
             for path in sorted(bundle.rglob("*"))
             if path.is_file() and _wanted(path.name)
         }

@@ -9,6 +9,18 @@ const SHOWN = 20;
 
 let pagefind;
 
+// A large site's index is in shards (src/headwater/search.py): load the first, merge the rest.
+async function load() {
+  const response = await fetch("/pagefind/shards.json");
+  if (!response.ok) throw new Error(`/pagefind/shards.json: ${response.status}`);
+  const [first, ...others] = (await response.json()).bundles;
+  if (!first) return null; // nothing indexed yet
+  const engine = await import(`${first}pagefind.js`);
+  await engine.options({ basePath: first });
+  for (const bundle of others) await engine.mergeIndex(bundle);
+  return engine;
+}
+
 async function search(query) {
   list.replaceChildren();
   list.hidden = true;
@@ -18,8 +30,8 @@ async function search(query) {
   }
   status.textContent = "Searching…";
   try {
-    pagefind ??= await import("/pagefind/pagefind.js");
-    const found = await pagefind.search(query);
+    pagefind ??= await load();
+    const found = pagefind ? await pagefind.search(query) : { results: [] };
     const pages = await Promise.all(found.results.slice(0, SHOWN).map((r) => r.data()));
     for (const page of pages) {
       const item = document.createElement("li");
