@@ -671,20 +671,24 @@ class SizeBench:
         clear_output(self.project)
 
     def search_index(self) -> Measure:
-        """Pagefind alone over the built site, as every build that changes a page runs it (the
-        cold and edit rows include it)."""
-        from pagefind_bin import get_executable
-
-        measure = Measure("search index alone (Pagefind, whole site)")
-        with tempfile.TemporaryDirectory(prefix="bench-search-") as scratch:
-            command = [str(get_executable()), "--site", str(self.project / "public")]
-            command += ["--output-path", scratch, "--force-language", "en", "--silent"]
-            for _ in range(self.runs):
-                run = run_timed(command, self.project)
-                if run.returncode != 0:
-                    self.failures.append(f"N={self.n:,} search index: exit {run.returncode}")
-                measure.runs.append(run)
-                log(f"  N={self.n:,} search index: {run.seconds:.2f} s")
+        """Pagefind over every shard of the built site, as a cold build runs it (the cold row
+        includes it); an edit indexes one shard of at most search.SHARD_PAGES pages."""
+        measure = Measure("search index, every shard (Pagefind)")
+        code = (
+            "import sys; from pathlib import Path; from headwater import search; "
+            "public = Path(sys.argv[1]); "
+            "html = sorted(p.relative_to(public).as_posix() for p in public.rglob('*.html')); "
+            "count = search.shard_count(len(html)); "
+            "search.index_shards(public, html, count, set(range(count)))"
+        )
+        for _ in range(self.runs):
+            run = run_timed(
+                [sys.executable, "-c", code, str(self.project / "public")], self.project
+            )
+            if run.returncode != 0:
+                self.failures.append(f"N={self.n:,} search index: exit {run.returncode}")
+            measure.runs.append(run)
+            log(f"  N={self.n:,} search index: {run.seconds:.2f} s")
         return measure
 
     def noop(self) -> Measure:
