@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 SETTINGS_TYPE = "siteSettings"
 PARALLEL_FROM = 200
 """Check entries in several processes when at least this many are new (a cold build)."""
+READ_BATCH = 1000
+"""Entries read and checked at a time: a cold build never holds every raw entry at once
+(RichText bodies are most of a space's bytes, and a document is large in memory)."""
 UrlFor = Callable[[str, str | None, bool], str | None]
 """url_for(content type, slug, is the home page): the entry's URL on the site, if it has one."""
 
@@ -61,10 +64,11 @@ def check_snapshot(
     faulty: set[str] = set()
     """The names an entry with problems of its own is linked by: a link to it that cannot be
     resolved (its slug was the problem) is not a second problem."""
-    if todo:
-        raws = snapshot.reader.read(todo)
-        ready = [raws[i] for i in todo if i in raws]  # the reader said why one is missing
-        workers = 0 if len(ready) < PARALLEL_FROM else None
+    workers = 0 if len(todo) < PARALLEL_FROM else None
+    for start in range(0, len(todo), READ_BATCH):
+        batch = todo[start : start + READ_BATCH]
+        raws = snapshot.reader.read(batch)
+        ready = [raws[i] for i in batch if i in raws]  # the reader said why one is missing
         results = run_sharded(
             lambda shard: [check_entry(r, model) for r in shard], ready, workers=workers
         )
