@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -154,6 +155,28 @@ def test_entries_and_assets_in_a_body_are_followed_by_incremental_builds(tmp_pat
         republish(space, asset)
         assert_incremental_equals_full(project, server, "asset replaced")
         assert "river.jpg" in article_html(project)
+
+
+def test_bodies_are_read_from_the_store_on_demand_not_copied_into_the_content_cache(
+    tmp_path: Path,
+) -> None:
+    with served_project(tmp_path) as (project, server):
+        republish(server.space, item(server.space, "Entry", ARTICLE), body=body_with_references())
+        assert run(project, server).exit_code == 0
+        (cache,) = (project / ".cache" / "headwater" / "content").glob("*.sqlite3")
+        db = sqlite3.connect(cache)
+        with db:
+            texts = db.execute("SELECT entry_id, value FROM texts").fetchall()
+            # Forget every rendered body: the next build must read each one again.
+            db.execute("DELETE FROM html")
+        db.close()
+        assert ARTICLE in {entry_id for entry_id, _ in texts}
+        assert {value for _, value in texts} == {None}
+        template = project / "templates" / "article.html"
+        template.write_text(template.read_text() + "{# every article renders again #}\n")
+        assert_incremental_equals_full(project, server, "bodies read from the store")
+        html = article_html(project)
+        assert "<h2 id=" in html and 'href="/about/"' in html
 
 
 def test_a_body_embedding_an_unpublished_entry_is_a_problem_naming_both(tmp_path: Path) -> None:

@@ -194,9 +194,11 @@ def _check(
 
 def _content_cache(options: BuildOptions, model: ContentModel, snapshot: Snapshot) -> ContentCache:
     if options.full:
-        return ContentCache.disabled()
+        return ContentCache.disabled(snapshot.texts)
     key = f"{model.digest}:{engine_digest()}"
-    return ContentCache.for_scope(options.project.cache_dir, _scope(options, snapshot), key)
+    return ContentCache.for_scope(
+        options.project.cache_dir, _scope(options, snapshot), key, snapshot.texts
+    )
 
 
 def _guard(options: BuildOptions, placeholders: list[Problem]) -> None:

@@ -1,8 +1,9 @@
 """The content cache: validated entries kept by digest, their long texts, and body HTML.
 
 A build checks against the content model only the entries whose source digest changed; every
-other entry comes back from here as it was validated. Long texts (RichText bodies) are stored
-beside the records and read only when a page renders them, and the sanitised HTML of a body is
+other entry comes back from here as it was validated. Long texts (RichText bodies) are read
+only when a page renders them: from the source when it keeps them on disk itself (the
+Contentful store), else from a copy stored beside the records. The sanitised HTML of a body is
 kept under a key that covers everything it was made from, so an article whose related cards
 changed re-renders without parsing or sanitising its body again.
 
@@ -24,16 +25,19 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from headwater.model import LongText, TextSource
+
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
+"""2: a text the source keeps itself is a row without a value (1 copied every one)."""
 HTML_LOOKUPS = 32
 """Bodies looked up one by one before all stored keys are read at once."""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (id TEXT PRIMARY KEY, digest TEXT NOT NULL, record BLOB);
 CREATE TABLE IF NOT EXISTS texts (
-    entry_id TEXT NOT NULL, digest TEXT NOT NULL, value BLOB NOT NULL,
+    entry_id TEXT NOT NULL, digest TEXT NOT NULL, value BLOB,
     PRIMARY KEY (entry_id, digest));
 CREATE INDEX IF NOT EXISTS texts_digest ON texts (digest);
 CREATE TABLE IF NOT EXISTS html (key TEXT PRIMARY KEY, text_digest TEXT NOT NULL, body BLOB);
@@ -60,11 +64,13 @@ class ContentCache:
 
     `scope` names the source (local content, one Contentful space and API) and `key` what the
     records depend on besides their own source digest: the content model and the engine.
+    `source` reads long texts back from the source; without one, the cache keeps a copy.
     """
 
-    def __init__(self, path: Path | None, key: str) -> None:
+    def __init__(self, path: Path | None, key: str, source: TextSource | None = None) -> None:
         self.path = path
         self.key = key
+        self.source = source
         self._pid = -1
         self._db: sqlite3.Connection | None = None
         # Without a file (--full builds), long texts and HTML live here for one build; with
@@ -79,15 +85,22 @@ class ContentCache:
         (a cold one, while a child writes the cache) asks SQLite once, not once a page."""
 
     @classmethod
-    def for_scope(cls, cache_dir: Path, scope: str, key: str) -> ContentCache:
+    def for_scope(
+        cls, cache_dir: Path, scope: str, key: str, source: TextSource | None = None
+    ) -> ContentCache:
         name = hashlib.blake2b(scope.encode(), digest_size=8).hexdigest()
-        return cls(cache_dir / "content" / f"{name}.sqlite3", key)
+        return cls(cache_dir / "content" / f"{name}.sqlite3", key, source)
 
     @classmethod
-    def disabled(cls) -> ContentCache:
+    def disabled(cls, source: TextSource | None = None) -> ContentCache:
         """A cache that reuses nothing from earlier builds (for --full builds and tests); it
-        keeps long texts in memory for the one build."""
-        return cls(None, "")
+        keeps long texts the source cannot read back in memory for the one build."""
+        return cls(None, "", source)
+
+    @property
+    def copies_texts(self) -> bool:
+        """Whether `store` needs the values of long texts (else the source keeps them)."""
+        return self.source is None
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -123,8 +136,12 @@ class ContentCache:
                 )
             with db:
                 db.execute("BEGIN IMMEDIATE")
+                # Dropped, not emptied: a cache of another format has tables of another shape.
                 for table in ("meta", "entries", "texts", "html"):
-                    db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+                    db.execute(f"DROP TABLE IF EXISTS {table}")  # noqa: S608 - fixed table names
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
                 db.executemany("INSERT INTO meta VALUES (?, ?)", wanted.items())
         return db
 
@@ -179,8 +196,9 @@ class ContentCache:
         *,
         background: bool = False,
     ) -> None:
-        """Save records (id → (digest, record)), long texts ((entry id, digest, value) each),
-        and forget the entries in gone, in one transaction.
+        """Save records (id → (digest, record)), long texts ((entry id, digest, value) each;
+        the value None when the source keeps it), and forget the entries in gone, in one
+        transaction.
 
         With `background`, a forked child does the writing (a cold build's thousands of rows)
         while this process goes on; `close()` waits for it. The texts stay readable here.
@@ -188,7 +206,7 @@ class ContentCache:
         gone = list(gone)
         texts = list(texts)
         if self.path is None or background:
-            self._texts.update((d, v) for _, d, v in texts)
+            self._texts.update((d, v) for _, d, v in texts if v is not None)
         if self.path is None or not (records or texts or gone):
             return
         if background and threading.active_count() == 1 and hasattr(os, "fork"):
@@ -225,7 +243,7 @@ class ContentCache:
             )
             db.executemany(
                 "INSERT OR REPLACE INTO texts VALUES (?, ?, ?)",
-                [(i, d, dumps(v, protocol=5)) for i, d, v in texts],
+                [(i, d, None if v is None else dumps(v, protocol=5)) for i, d, v in texts],
             )
             db.executemany("DELETE FROM entries WHERE id = ?", [(i,) for i in gone])
             changed = [] if fresh else [*records, *gone]
@@ -243,17 +261,23 @@ class ContentCache:
 
     # -- long texts and HTML ------------------------------------------------------------------
 
-    def text(self, digest: str) -> Any:
-        """A long text's value by its digest; KeyError when it is not here."""
-        found = self._texts.get(digest, _MISSING)
+    def text(self, text: LongText) -> Any:
+        """A long text's value: from the source that keeps it, else from this cache's copy;
+        KeyError when neither has it."""
+        found = self._texts.get(text.digest, _MISSING)
         if found is not _MISSING:
             return found
+        if self.source is not None:
+            return self.source.text(text.entry_id, text.field, text.digest)
         db = self._connect()
         if db is None:
-            raise KeyError(digest)
-        row = db.execute("SELECT value FROM texts WHERE digest = ? LIMIT 1", (digest,)).fetchone()
+            raise KeyError(text.digest)
+        row = db.execute(
+            "SELECT value FROM texts WHERE digest = ? AND value IS NOT NULL LIMIT 1",
+            (text.digest,),
+        ).fetchone()
         if row is None:
-            raise KeyError(digest)
+            raise KeyError(text.digest)
         return pickle.loads(row[0])
 
     def html(self, key: str) -> Any | None:

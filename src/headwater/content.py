@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from headwater.cache import ContentCache
-from headwater.model import ASSET, Asset, Content, Entry, Link, Problem, Snapshot
+from headwater.model import ASSET, Asset, Content, Entry, Link, Problem, RawEntry, Snapshot
 from headwater.parallel import run_sharded
 from headwater.schema import (
     Checked,
@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 SETTINGS_TYPE = "siteSettings"
 PARALLEL_FROM = 200
 """Check entries in several processes when at least this many are new (a cold build)."""
+READ_BATCH = 1000
+"""Entries read and checked at a time: a cold build never holds every raw entry at once
+(RichText bodies are most of a space's bytes, and a document is large in memory)."""
 UrlFor = Callable[[str, str | None, bool], str | None]
 """url_for(content type, slug, is the home page): the entry's URL on the site, if it has one."""
 
@@ -61,10 +64,11 @@ def check_snapshot(
     faulty: set[str] = set()
     """The names an entry with problems of its own is linked by: a link to it that cannot be
     resolved (its slug was the problem) is not a second problem."""
-    if todo:
-        raws = snapshot.reader.read(todo)
-        ready = [raws[i] for i in todo if i in raws]  # the reader said why one is missing
-        workers = 0 if len(ready) < PARALLEL_FROM else None
+    workers = 0 if len(todo) < PARALLEL_FROM else None
+    for start in range(0, len(todo), READ_BATCH):
+        batch = todo[start : start + READ_BATCH]
+        raws = snapshot.reader.read(batch)
+        ready = [raws[i] for i in batch if i in raws]  # the reader said why one is missing
         results = run_sharded(
             lambda shard: [check_entry(r, model) for r in shard], ready, workers=workers
         )
@@ -76,7 +80,7 @@ def check_snapshot(
                 faulty |= {entry_id, PurePosixPath(raw.origin).stem}
             else:
                 fresh[entry_id] = (checked.digest, checked)
-                texts += [(entry_id, t.digest, raw.fields[t.field]) for t in checked.texts]
+                texts += _texts(raw, checked, cache)
     log.info(
         "checked %d entries, %d from the content cache", len(records), len(records) - len(todo)
     )
@@ -90,6 +94,13 @@ def check_snapshot(
     if problems:
         return None, problems
     return content, problems
+
+
+def _texts(raw: RawEntry, checked: Checked, cache: ContentCache) -> list[tuple[str, str, Any]]:
+    """What the cache keeps of an entry's long texts: (entry id, digest, value) each, the value
+    None when the source keeps it (so the bodies of a cold build are not all held at once)."""
+    copy = cache.copies_texts
+    return [(raw.id, t.digest, raw.fields[t.field] if copy else None) for t in checked.texts]
 
 
 def link_entries(
@@ -422,8 +433,7 @@ def check_changes(
             if raw is None:
                 raise LookupError(f"{entry_id} can no longer be read")
             found, _ = check_entry(raw, model)
-            texts = [(entry_id, t.digest, raw.fields[t.field]) for t in found.texts]
-            cache.store({entry_id: (found.digest, found)}, texts, gone=())
+            cache.store({entry_id: (found.digest, found)}, _texts(raw, found, cache), gone=())
         return found
 
     entries = LazyEntries(catalog, record, resolver, model)
@@ -432,7 +442,7 @@ def check_changes(
         resolver.resolve_all(checked, model.link_fields(checked.content_type))
     problems += resolver.problems
     if not problems:
-        texts = [(i, t.digest, raws[i].fields[t.field]) for i, c in fresh.items() for t in c.texts]
+        texts = [text for i, c in fresh.items() for text in _texts(raws[i], c, cache)]
         cache.store({i: (c.digest, c) for i, c in fresh.items()}, texts, gone=())
     settings = next(i for i, e in before.items() if e.content_type == SETTINGS_TYPE)
     log.info("checked %d changed entries of %d", len(changed), len(heads))

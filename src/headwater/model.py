@@ -217,6 +217,15 @@ class EntryReader(Protocol):
         ...
 
 
+class TextSource(Protocol):
+    """Reads long texts back from where the source keeps them, so no copy is needed."""
+
+    def text(self, entry_id: str, field: str, digest: str) -> Any:
+        """The value of one entry's field, if its `LongText.digest` is still `digest`;
+        KeyError when the source no longer holds that value."""
+        ...
+
+
 @dataclass
 class Snapshot:
     """What a source offers a build: a head for every entry, fields on demand, every asset."""
@@ -235,6 +244,9 @@ class Snapshot:
     signature: str | None = None
     """Changes whenever anything the source read changes (file timestamps, a sync token);
     None when the source cannot tell. Equal signatures let a build stop before checking."""
+    texts: TextSource | None = None
+    """Where the long texts can be read back one by one while pages render (a store on disk);
+    None when the source cannot, and the content cache keeps a copy of each."""
 
 
 class MemoryReader:

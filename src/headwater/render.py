@@ -50,7 +50,7 @@ class Page:
 class TextStore(Protocol):
     """Where long texts are read back, and rendered bodies kept (see cache.ContentCache)."""
 
-    def text(self, digest: str) -> Any: ...
+    def text(self, text: LongText) -> Any: ...
 
     def html(self, key: str) -> Any | None: ...
 
@@ -60,8 +60,8 @@ class TextStore(Protocol):
 class NoTexts:
     """A TextStore for content whose long texts are all in memory."""
 
-    def text(self, digest: str) -> Any:
-        raise KeyError(digest)
+    def text(self, text: LongText) -> Any:
+        raise KeyError(text.digest)
 
     def html(self, key: str) -> Any | None:
         return None
@@ -198,7 +198,7 @@ class _Bodies:
         if found is None:
             found = self.texts.html(key)
             if found is None:
-                found = self.finish(entry, self.render_text(self.texts.text(value.digest)))
+                found = self.finish(entry, self.render_text(self.texts.text(value)))
                 self.new.append((key, value.digest, found))
             self.done[key] = found
         return found

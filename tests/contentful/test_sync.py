@@ -24,12 +24,14 @@ import responses
 from responses import matchers
 from support import REPO, read_all, validate
 
+from headwater.cache import text_digest
 from headwater.contentful import store as contentful_store
 from headwater.contentful.client import MAX_ATTEMPTS
 from headwater.contentful.settings import ContentfulSettings
 from headwater.contentful.sync import PullReport, open_snapshot, pull
 from headwater.errors import ConfigError, SourceError
 from headwater.model import Snapshot, entry_label
+from headwater.parallel import run_sharded
 from headwater.schema import load_model
 
 FIXTURES = REPO / "tests" / "fixtures" / "contentful"
@@ -276,6 +278,31 @@ def test_the_fixture_space_passes_the_content_model(
     assert content is not None
     assert content.settings.homePage.slug == "home"
     assert content.of_type("article")[0].heroImage.id == PICTURE
+
+
+def test_a_body_is_read_back_from_the_store_by_entry_id_and_digest(
+    api: responses.RequestsMock, settings: ContentfulSettings, tmp_path: Path
+) -> None:
+    add_metadata(api)
+    add_sync(api, INITIAL, None)
+    snapshot = load(settings, tmp_path)
+    body = by_id(snapshot)[ARTICLE_1].fields["body"]
+    digest = text_digest(body)
+    texts = snapshot.texts
+    assert texts is not None
+    assert texts.text(ARTICLE_1, "body", digest) == body
+    # A forked render worker opens the store afresh (an SQLite handle must not cross a fork).
+    assert (
+        run_sharded(
+            lambda ids: [texts.text(i, "body", digest) for i in ids], [ARTICLE_1] * 4, workers=2
+        )
+        == [body] * 4
+    )
+    # Another value than the one checked, or an entry the store no longer holds, is not there.
+    with pytest.raises(KeyError):
+        texts.text(ARTICLE_1, "body", text_digest({**body, "content": []}))
+    with pytest.raises(KeyError):
+        texts.text("no-such-entry", "body", digest)
 
 
 def test_a_delta_applies_an_update_a_new_entry_and_a_deletion(

@@ -1,10 +1,11 @@
 """What a build reads from a Contentful store, and what the webhook behind a build announced.
 
 `store_snapshot` offers a store to a build: entry heads (id, type, version) without parsing
-any entry, the assets, and a reader that parses entries on demand (reopening the store in a
-forked worker). `expected_changes` reads what the receiver (or Netlify's build hook) said
-changed, and `visible` tells whether a store already shows it: the sync waits for Contentful's
-CDN until it does.
+any entry, the assets, and a reader that parses entries on demand and reads a RichText body
+back by entry id and digest while its page renders (reopening the store in a forked worker),
+so the content cache needs no copy of any body. `expected_changes` reads what the receiver
+(or Netlify's build hook) said changed, and `visible` tells whether a store already shows it:
+the sync waits for Contentful's CDN until it does.
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ from collections import Counter
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from headwater.cache import text_digest
 from headwater.contentful.convert import Localizer, asset_of, entry_origin, raw_entry
 from headwater.contentful.settings import ContentfulSettings
-from headwater.contentful.store import Store
+from headwater.contentful.store import Row, Store
 from headwater.model import Asset, EntryHead, Problem, RawEntry, Snapshot
 
 log = logging.getLogger(__name__)
 
 
 class _StoreReader:
-    """Reads a store's entries on demand (reopening it in a forked process)."""
+    """Reads a store's entries, and their long texts, on demand (reopening the store in a
+    forked process)."""
 
     def __init__(self, store: Store, localizer: Localizer, web_app: str, suffix: str) -> None:
         self.store = store
@@ -35,18 +38,29 @@ class _StoreReader:
         self.suffix = suffix
         self.pid = os.getpid()
 
-    def read(self, ids: Collection[str]) -> dict[str, RawEntry]:
+    def _rows(self, ids: Collection[str]) -> list[Row]:
         if os.getpid() != self.pid:
             opened = Store.open(self.store.path, self.store.key)
             if opened is None:
-                return {}
+                return []
             self.store, self.pid = opened, os.getpid()
+        return self.store.rows("Entry", ids)
+
+    def read(self, ids: Collection[str]) -> dict[str, RawEntry]:
         return {
             row.id: raw_entry(
                 row.raw, self.localizer, self.web_app, f"{row.id}:{row.version}{self.suffix}"
             )
-            for row in self.store.rows("Entry", ids)
+            for row in self._rows(ids)
         }
+
+    def text(self, entry_id: str, field: str, digest: str) -> Any:
+        """A RichText body as the store holds it now: the one checked, or KeyError."""
+        for row in self._rows([entry_id]):
+            value = self.localizer.fields(row.raw, row.content_type).get(field)
+            if value is not None and text_digest(value) == digest:
+                return value
+        raise KeyError(f"{entry_id} {field} {digest}")
 
 
 def store_snapshot(
@@ -84,10 +98,11 @@ def store_snapshot(
         else:
             assets[row.id] = found
     generation = store.meta("generation") or ""
+    reader = _StoreReader(store, localizer, web_app, suffix)
     return Snapshot(
         description=settings.description + (" (preview)" if preview else ""),
         heads=heads,
-        reader=_StoreReader(store, localizer, web_app, suffix),
+        reader=reader,
         assets=assets,
         problems=problems,
         signature=hashlib.blake2b(
@@ -95,6 +110,7 @@ def store_snapshot(
         ).hexdigest()
         if generation
         else None,
+        texts=reader,
     )
 
 
