@@ -12,6 +12,7 @@ import pytest
 from support import build, make_project, make_repo_project, snapshot_tree
 
 import headwater.search
+from headwater.search import indexed_part
 
 
 def bytes_of(folder: Path) -> dict[str, bytes]:
@@ -142,3 +143,38 @@ def test_a_large_site_is_indexed_in_shards_and_an_edit_indexes_one(
     assert "zebrafinches" in str(fragments(public)["/blog/what-causes-ptsd/"]["content"])
     assert build(project, "--full", "--out", str(tmp_path / "full")).exit_code == 0
     assert bytes_of(public / "pagefind") == bytes_of(tmp_path / "full" / "pagefind")
+
+
+def test_an_edit_outside_what_search_reads_indexes_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    project = make_project(tmp_path / "site")
+    assert build(project).exit_code == 0
+    before = snapshot_tree(project / "public" / "pagefind")
+    settings = project / "content" / "siteSettings.yml"
+    settings.write_text(settings.read_text().replace("tagline: A tiny", "tagline: A small", 1))
+    with caplog.at_level("INFO", logger="headwater"):
+        result = build(project)
+    # Every page's header changed, and no page's searchable part.
+    assert (
+        result.exit_code == 0
+        and "A small complete site"
+        in (project / "public" / "blog" / "first-article" / "index.html").read_text()
+    )
+    assert "shards indexed" not in caplog.text
+    assert snapshot_tree(project / "public" / "pagefind") == before
+
+
+def test_the_indexed_part_is_the_marked_element_with_what_it_nests(tmp_path: Path) -> None:
+    page = tmp_path / "index.html"
+    page.write_bytes(
+        b"<html><body><header>Menu</header><main>"
+        b"<article class=a data-pagefind-body><h1>T</h1><article>Card</article><p>x</p></article>"
+        b"<article>Related</article></main></body></html>"
+    )
+    assert indexed_part(page) == (
+        b"<article class=a data-pagefind-body><h1>T</h1><article>Card</article><p>x</p></article>"
+    )
+    page.write_bytes(b"<html><body><main><p>A list</p></main></body></html>")
+    assert indexed_part(page) is None
+    assert indexed_part(tmp_path / "missing.html") is None

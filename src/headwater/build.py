@@ -46,6 +46,7 @@ from headwater.search import BUNDLE as SEARCH_BUNDLE
 from headwater.search import SHARDS as SEARCH_SHARDS
 from headwater.search import (
     index_shards,
+    indexed_part,
     is_bundle_file,
     published_count,
     shard_count,
@@ -635,7 +636,13 @@ def _index_search(
     count = shard_count(len(html))
     previous = published_count(publisher.live) if SEARCH_SHARDS in live else None
     if previous == count:
-        todo = {shard_of(n, count) for n in changed if n.endswith(".html")}
+        # A page counts if what Pagefind reads of it changed (a list page never does).
+        pages = [n for n in changed if n.endswith(".html")]
+        todo = {
+            shard_of(n, count)
+            for n in pages
+            if indexed_part(publisher.spare / n) != indexed_part(publisher.live / n)
+        }
     else:  # no index yet, or the site grew or shrank past a shard
         todo = set(range(count))
         for name in [n for n in keys if is_bundle_file(n)]:

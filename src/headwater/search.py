@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterable
@@ -49,6 +50,31 @@ def shard_count(html_pages: int) -> int:
 def shard_of(name: str, count: int) -> int:
     digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") % count
+
+
+def indexed_part(page: Path) -> bytes | None:
+    """The part of a page Pagefind indexes (its `data-pagefind-body` element, tags included);
+    None for a page without one, or no page. Two versions of a page whose parts are equal
+    index the same, whatever else changed (a related card, the page's title tag)."""
+    try:
+        html = page.read_bytes()
+    except FileNotFoundError:
+        return None
+    marker = html.find(MARKER)
+    if marker < 0:
+        return None
+    start = html.rfind(b"<", 0, marker)
+    tag = re.match(rb"<([a-zA-Z][a-zA-Z0-9]*)", html[start:])
+    if tag is None:
+        return html[start:]
+    name = tag.group(1)
+    depth = 0
+    for found in re.finditer(rb"<(/?)" + name + rb"\b", html[start:]):
+        depth += -1 if found.group(1) else 1
+        if depth == 0:
+            end = html.find(b">", start + found.end())
+            return html[start : end + 1 if end >= 0 else len(html)]
+    return html[start:]
 
 
 def shards_file(count: int, bundles: Iterable[int]) -> bytes:
