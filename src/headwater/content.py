@@ -9,8 +9,9 @@ an edit to one entry can break another. The result is a graph of immutable entri
 from __future__ import annotations
 
 import logging
+import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -33,9 +34,9 @@ log = logging.getLogger(__name__)
 SETTINGS_TYPE = "siteSettings"
 PARALLEL_FROM = 200
 """Check entries in several processes when at least this many are new (a cold build)."""
-READ_BATCH = 1000
-"""Entries read and checked at a time: a cold build never holds every raw entry at once
-(RichText bodies are most of a space's bytes, and a document is large in memory)."""
+READ_BATCH = 100
+"""Entries a checking process reads at a time: no process holds every raw entry of a cold
+build at once (RichText bodies are most of a space's bytes, and a document is large in memory)."""
 UrlFor = Callable[[str, str | None, bool], str | None]
 """url_for(content type, slug, is the home page): the entry's URL on the site, if it has one."""
 
@@ -64,23 +65,30 @@ def check_snapshot(
     faulty: set[str] = set()
     """The names an entry with problems of its own is linked by: a link to it that cannot be
     resolved (its slug was the problem) is not a second problem."""
+    batches = [todo[start : start + READ_BATCH] for start in range(0, len(todo), READ_BATCH)]
+    parent, copy = os.getpid(), cache.copies_texts
+
+    def work(shard: Sequence[list[str]]) -> list[tuple[list[_Read], list[Problem]]]:
+        # Each process reads its own batches (unpickling a stored entry costs as much as
+        # checking it), and sends back the problems its reads added to the snapshot's.
+        done = []
+        for batch in shard:
+            known = len(snapshot.problems)
+            found = _read_and_check(snapshot, model, batch, copy)
+            done.append((found, snapshot.problems[known:] if os.getpid() != parent else []))
+        return done
+
     workers = 0 if len(todo) < PARALLEL_FROM else None
-    for start in range(0, len(todo), READ_BATCH):
-        batch = todo[start : start + READ_BATCH]
-        raws = snapshot.reader.read(batch)
-        ready = [raws[i] for i in batch if i in raws]  # the reader said why one is missing
-        results = run_sharded(
-            lambda shard: [check_entry(r, model) for r in shard], ready, workers=workers
-        )
-        for raw, (checked, found) in zip(ready, results, strict=True):
-            entry_id = raw.id
-            records[entry_id] = checked
-            problems += found
-            if found:
-                faulty |= {entry_id, PurePosixPath(raw.origin).stem}
+    for found_in_batch, read_problems in run_sharded(work, batches, workers=workers):
+        snapshot.problems += read_problems
+        for entry in found_in_batch:
+            records[entry.id] = entry.checked
+            problems += entry.problems
+            if entry.problems:
+                faulty |= {entry.id, PurePosixPath(entry.origin).stem}
             else:
-                fresh[entry_id] = (checked.digest, checked)
-                texts += _texts(raw, checked, cache)
+                fresh[entry.id] = (entry.checked.digest, entry.checked)
+                texts += entry.texts
     log.info(
         "checked %d entries, %d from the content cache", len(records), len(records) - len(todo)
     )
@@ -96,10 +104,36 @@ def check_snapshot(
     return content, problems
 
 
-def _texts(raw: RawEntry, checked: Checked, cache: ContentCache) -> list[tuple[str, str, Any]]:
-    """What the cache keeps of an entry's long texts: (entry id, digest, value) each, the value
-    None when the source keeps it (so the bodies of a cold build are not all held at once)."""
-    copy = cache.copies_texts
+@dataclass(frozen=True)
+class _Read:
+    """One entry as a checking process read and checked it."""
+
+    id: str
+    origin: str
+    checked: Checked
+    problems: list[Problem]
+    texts: list[tuple[str, str, Any]]
+
+
+def _read_and_check(
+    snapshot: Snapshot, model: ContentModel, ids: list[str], copy: bool
+) -> list[_Read]:
+    """Read and check some entries; one the reader cannot read is left out (the reader adds
+    its problem to the snapshot's)."""
+    raws = snapshot.reader.read(ids)
+    found = []
+    for entry_id in ids:
+        raw = raws.get(entry_id)
+        if raw is not None:
+            checked, problems = check_entry(raw, model)
+            texts = _texts(raw, checked, copy)
+            found.append(_Read(raw.id, raw.origin, checked, problems, texts))
+    return found
+
+
+def _texts(raw: RawEntry, checked: Checked, copy: bool) -> list[tuple[str, str, Any]]:
+    """What the content cache keeps of an entry's long texts: (entry id, digest, value) each,
+    the value None unless it `copy`s them (the source keeps them otherwise)."""
     return [(raw.id, t.digest, raw.fields[t.field] if copy else None) for t in checked.texts]
 
 
@@ -433,7 +467,8 @@ def check_changes(
             if raw is None:
                 raise LookupError(f"{entry_id} can no longer be read")
             found, _ = check_entry(raw, model)
-            cache.store({entry_id: (found.digest, found)}, _texts(raw, found, cache), gone=())
+            texts = _texts(raw, found, cache.copies_texts)
+            cache.store({entry_id: (found.digest, found)}, texts, gone=())
         return found
 
     entries = LazyEntries(catalog, record, resolver, model)
@@ -442,7 +477,8 @@ def check_changes(
         resolver.resolve_all(checked, model.link_fields(checked.content_type))
     problems += resolver.problems
     if not problems:
-        texts = [text for i, c in fresh.items() for text in _texts(raws[i], c, cache)]
+        copy = cache.copies_texts
+        texts = [text for i, c in fresh.items() for text in _texts(raws[i], c, copy)]
         cache.store({i: (c.digest, c) for i, c in fresh.items()}, texts, gone=())
     settings = next(i for i, e in before.items() if e.content_type == SETTINGS_TYPE)
     log.info("checked %d changed entries of %d", len(changed), len(heads))
