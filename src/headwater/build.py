@@ -42,17 +42,7 @@ from headwater.parallel import run_sharded
 from headwater.placeholders import find_placeholders, summary
 from headwater.redirects import link_resolver, redirects_file
 from headwater.schema import ContentModel, load_model, structure
-from headwater.search import BUNDLE as SEARCH_BUNDLE
-from headwater.search import SHARDS as SEARCH_SHARDS
-from headwater.search import (
-    index_shards,
-    indexed_part,
-    is_bundle_file,
-    published_count,
-    shard_count,
-    shard_of,
-    shards_file,
-)
+from headwater.search import is_bundle_file, update_index
 from headwater.site import (
     PLAIN_TYPES,
     Route,
@@ -603,7 +593,6 @@ def _write(
     differ = [n for n in differ if publisher.differs(n)]
     written += len(differ)
     log.info("rendered %d pages at %.2f s", len(stale), time.perf_counter() - started)
-    publisher.remove_except(set(keys))
     changed_pages = {output_path(r.url) for r, c in zip(stale, rendered, strict=True) if c}
     changed_pages |= set(differ) | (live_files - set(keys))
     written += _index_search(publisher, keys, live, changed_pages, started)
@@ -630,39 +619,14 @@ def _index_search(
     changed: set[str],
     started: float,
 ) -> int:
-    """Index again the search shards (search.py) that hold a changed page, from the spare
-    folder; the bundles go into keys and the spare. The number of files written."""
-    html = sorted(n for n in keys if n.endswith(".html"))
-    count = shard_count(len(html))
-    previous = published_count(publisher.live) if SEARCH_SHARDS in live else None
-    if previous == count:
-        # A page counts if what Pagefind reads of it changed (a list page never does).
-        pages = [n for n in changed if n.endswith(".html")]
-        todo = {
-            shard_of(n, count)
-            for n in pages
-            if indexed_part(publisher.spare / n) != indexed_part(publisher.live / n)
-        }
-    else:  # no index yet, or the site grew or shrank past a shard
-        todo = set(range(count))
-        for name in [n for n in keys if is_bundle_file(n)]:
-            del keys[name]
-    if not todo:
+    """Bring the search index (search.py) up to date in the spare; the number of files written."""
+    files, indexed, count = update_index(publisher.spare, publisher.live, keys, live, changed)
+    if not indexed:
         return 0
-    bundles = index_shards(publisher.spare, html, count, todo)
-    for shard, files in bundles.items():
-        prefix = f"{SEARCH_BUNDLE}{shard}/"
-        for name in [n for n in keys if n.startswith(prefix)]:
-            del keys[name]
-        keys.update({name: hashlib.blake2b(data).hexdigest() for name, data in files.items()})
-    listed = [n for n in range(count) if f"{SEARCH_BUNDLE}{n}/pagefind-entry.json" in keys]
-    files = {SEARCH_SHARDS: shards_file(count, listed)}
-    files.update({name: data for shard in bundles.values() for name, data in shard.items()})
-    keys[SEARCH_SHARDS] = hashlib.blake2b(files[SEARCH_SHARDS]).hexdigest()
     written = sum(publisher.put(name, data) for name, data in files.items())
     log.info(
         "search: %d of %d shards indexed, %d files written, at %.2f s",
-        len(todo),
+        indexed,
         count,
         written,
         time.perf_counter() - started,

@@ -23,7 +23,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from headwater.errors import OutputError
@@ -91,6 +91,43 @@ def published_count(site_folder: Path) -> int | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return count if isinstance(count, int) else None
+
+
+def update_index(
+    spare: Path, live: Path, keys: dict[str, str], live_keys: Mapping[str, str], changed: set[str]
+) -> tuple[dict[str, bytes], int, int]:
+    """Index again the shards holding a page of `changed` whose indexed part differs between
+    the live folder and the spare (the new site, whose output names and keys are `keys`).
+
+    The re-indexed shards' files replace theirs in keys (all, when the shard count changed);
+    returns the files to write into the spare, and how many shards of how many were indexed."""
+    html = sorted(n for n in keys if n.endswith(".html"))
+    count = shard_count(len(html))
+    if SHARDS in live_keys and published_count(live) == count:
+        # A page counts if what Pagefind reads of it changed (a list page never does).
+        todo = {
+            shard_of(n, count)
+            for n in changed
+            if n.endswith(".html")
+            and (indexed_part(spare / n) if n in keys else None) != indexed_part(live / n)
+        }
+    else:  # no index yet, or the site grew or shrank past a shard
+        todo = set(range(count))
+        for name in [n for n in keys if is_bundle_file(n)]:
+            del keys[name]
+    if not todo:
+        return {}, 0, count
+    files: dict[str, bytes] = {}
+    for shard, bundle in index_shards(spare, html, count, todo).items():
+        prefix = f"{BUNDLE}{shard}/"
+        for name in [n for n in keys if n.startswith(prefix)]:
+            del keys[name]
+        files.update(bundle)
+    keys.update({name: hashlib.blake2b(data).hexdigest() for name, data in files.items()})
+    listed = [n for n in range(count) if f"{BUNDLE}{n}/pagefind-entry.json" in keys]
+    files[SHARDS] = shards_file(count, listed)
+    keys[SHARDS] = hashlib.blake2b(files[SHARDS]).hexdigest()
+    return files, len(todo), count
 
 
 def index_shards(
