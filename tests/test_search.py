@@ -165,6 +165,30 @@ def test_an_edit_outside_what_search_reads_indexes_nothing(
     assert snapshot_tree(project / "public" / "pagefind") == before
 
 
+def test_a_page_whose_template_includes_the_marked_part_is_indexed_after_it_is_written(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Pages of templates that hold the marker render first and are indexed while the rest
+    # render; a template that gets it from an include is found out by its pages, afterwards.
+    project = make_project(tmp_path / "site")
+    page = project / "templates" / "page.html"
+    source = page.read_text()
+    start, end = source.index("<article"), source.index("</article>") + len("</article>")
+    (project / "templates" / "page_body.html").write_text(source[start:end])
+    page.write_text(source[:start] + '{% include "page_body.html" %}' + source[end:])
+    assert build(project).exit_code == 0
+    public = project / "public"
+    about = project / "content" / "page" / "about.md"
+    about.write_text(about.read_text() + "\nA paragraph about zebrafinches.\n")
+    caplog.clear()
+    with caplog.at_level("INFO", logger="headwater"):
+        assert build(project).exit_code == 0
+    assert "search: 1 of 1 shards indexed" in caplog.text
+    assert "zebrafinches" in str(fragments(public)["/about/"]["content"])
+    assert build(project, "--full", "--out", str(tmp_path / "full")).exit_code == 0
+    assert bytes_of(public / "pagefind") == bytes_of(tmp_path / "full" / "pagefind")
+
+
 def test_the_indexed_part_is_the_marked_element_with_what_it_nests(tmp_path: Path) -> None:
     page = tmp_path / "index.html"
     page.write_bytes(

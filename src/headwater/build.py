@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import hashlib
 import logging
@@ -11,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,12 +39,11 @@ from headwater.manifest import (
     load_manifest,
     save_manifest,
 )
-from headwater.model import Content, Entry, LongText, Problem, Snapshot
-from headwater.parallel import run_sharded
+from headwater.model import Content, Problem, Snapshot
 from headwater.placeholders import find_placeholders, summary
 from headwater.redirects import link_resolver, redirects_file
 from headwater.schema import ContentModel, load_model, structure
-from headwater.search import is_bundle_file, update_index
+from headwater.search import indexed_template, is_bundle_file, published_count, update_index
 from headwater.site import (
     PLAIN_TYPES,
     Route,
@@ -60,6 +61,7 @@ from headwater.writer import Publisher, WriteReport, list_files, spare_folder
 
 if TYPE_CHECKING:
     from headwater.contentful.sync import PullReport
+    from headwater.render import RouteRenderer
 
 log = logging.getLogger(__name__)
 
@@ -575,27 +577,61 @@ def _write(
     rest = [n for n in todo if n not in linked]
     stale = [routes[n] for n in rest if n in routes]
     written = sum(publisher.put(n, copies[n]) for n in rest if n in copies)
-    rendered = _render(
-        site,
-        project.templates_dir,
-        theme.static_urls,
-        stale,
-        publisher,
-        project.cache_dir / "jinja",
-        texts,
-        fingerprint,
-        options.progress,
-    )
-    written += sum(rendered)
     # The spare already held these as they must be now, but the live folder does not.
     todo_set = set(todo)
     differ = [n for n, key in keys.items() if n not in todo_set and live.get(n) != key]
     differ = [n for n in differ if publisher.differs(n)]
     written += len(differ)
+
+    renderer: RouteRenderer | None = None
+
+    def render(routes: Sequence[Route], before: int = 0) -> set[str]:
+        """Render routes into the spare; the pages whose bytes changed."""
+        nonlocal renderer
+        if not routes:
+            return set()
+        if renderer is None:
+            # Imported here: a build with nothing to render never loads Jinja2 or Markdown.
+            from headwater.render import RouteRenderer
+
+            renderer = RouteRenderer(
+                site,
+                project.templates_dir,
+                theme.static_urls,
+                publisher,
+                project.cache_dir / "jinja",
+                texts,
+                fingerprint,
+                parallel_from=PARALLEL_FROM,
+            )
+        tell = options.progress
+        if tell is not None:  # one count over both calls
+            tell = partial(_progress_after, tell, before, len(stale))
+        done = renderer(routes, tell)
+        return {output_path(r.url) for r, c in zip(routes, done, strict=True) if c}
+
+    # Pages Pagefind reads render first: the search index is brought up to date while the
+    # others (lists, feeds) render, when they are few enough to render in this process.
+    marked = {t for t in {r.template for r in stale} if _indexed_template(project, t)}
+    searchable = [r for r in stale if r.template in marked]
+    others = [r for r in stale if r.template not in marked]
+    first = render(searchable)
+    changed = first | set(differ) | (live_files - set(keys))
+    published = published_count(out_dir, live)
+    index = partial(_index_search, publisher, keys, live, started)
+    if len(others) < PARALLEL_FROM:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            indexing = pool.submit(index, published, changed)
+            late = render(others, len(searchable))
+            index_written, count = indexing.result()
+    else:
+        late = render(others, len(searchable))
+        index_written, count = index(published, changed)
+    # A page rendered while indexing that has an indexed part after all (its template
+    # includes the marked part) has its shard indexed again, now that every page is written.
+    index_written += index(count, late, unseen=True)[0]
+    written += len(first) + len(late) + index_written
     log.info("rendered %d pages at %.2f s", len(stale), time.perf_counter() - started)
-    changed_pages = {output_path(r.url) for r, c in zip(stale, rendered, strict=True) if c}
-    changed_pages |= set(differ) | (live_files - set(keys))
-    written += _index_search(publisher, keys, live, changed_pages, started)
     publisher.remove_except(set(keys))
     removed = len(live_files - set(keys))
     swapped = bool(written or removed or not out_dir.exists())
@@ -616,13 +652,20 @@ def _index_search(
     publisher: Publisher,
     keys: dict[str, str],
     live: Mapping[str, str],
-    changed: set[str],
     started: float,
-) -> int:
-    """Bring the search index (search.py) up to date in the spare; the number of files written."""
-    files, indexed, count = update_index(publisher.spare, publisher.live, keys, live, changed)
+    published: int | None,
+    changed: Iterable[str],
+    *,
+    unseen: bool = False,
+) -> tuple[int, int]:
+    """Bring the search index (search.py) up to date in the spare: the number of files
+    written, and the shard count."""
+    spare, live_folder = publisher.spare, publisher.live
+    files, indexed, count = update_index(
+        spare, live_folder, keys, published, changed, unseen=unseen
+    )
     if not indexed:
-        return 0
+        return 0, count
     written = sum(publisher.put(name, data) for name, data in files.items())
     log.info(
         "search: %d of %d shards indexed, %d files written, at %.2f s",
@@ -631,56 +674,23 @@ def _index_search(
         written,
         time.perf_counter() - started,
     )
-    return written
+    return written, count
 
 
-def _render(
-    site: Site,
-    templates_dir: Path,
-    static_urls: dict[str, str],
-    routes: Sequence[Route],
-    publisher: Publisher,
-    cache_dir: Path,
-    texts: ContentCache,
-    fingerprint: Fingerprinter,
-    progress: Callable[[str, int, int], None] | None = None,
-) -> list[bool]:
-    """Render routes into the spare folder, in several processes when there are many."""
-    # Imported here: a build with nothing to render never loads Jinja2 or Markdown.
-    from headwater.render import compile_templates, flush_bodies, make_environment, render_route
+def _progress_after(
+    tell: Callable[[str, int, int], None], before: int, total: int, stage: str, done: int, _: int
+) -> None:
+    tell(stage, before + done, total)
 
-    def body_key(entry: Entry, text: LongText) -> str:
-        # A body's HTML shows its own text, what it embeds and links to, and where its links
-        # to other pages lead now.
-        refs = ",".join(sorted(fingerprint.deep(e) for e in entry.refs if isinstance(e, Entry)))
-        assets = ",".join(sorted(repr(a) for a in entry.refs if not isinstance(a, Entry)))
-        resolve = fingerprint.resolve or str
-        links = ",".join(resolve(link) for link in entry._links)
-        return fingerprint.route_key((text.digest, refs, assets, links))
 
-    env = make_environment(
-        templates_dir, site, static_urls, cache_dir, texts=texts, body_key=body_key
-    )
-    compile_templates(env, (r.template for r in routes))  # once, before any worker starts
+@functools.cache
+def _template_source(path: Path, mtime_ns: int) -> bytes:
+    return path.read_bytes()
 
-    parent, total = os.getpid(), len(routes)
 
-    def work(shard: Sequence[Route]) -> list[bool]:
-        # Only this process reports progress; its share of the routes stands for all of them.
-        tell = progress if progress is not None and os.getpid() == parent else None
-        scale = total / max(len(shard), 1)
-        # One writer thread per process: file-system calls (slow on virtual disks) overlap
-        # with rendering, which holds the GIL while the writer waits in the kernel.
-        with ThreadPoolExecutor(max_workers=1) as writer:
-            pending = []
-            for number, r in enumerate(shard, 1):
-                html = render_route(env, site, r)
-                pending.append(writer.submit(publisher.put, output_path(r.url), html))
-                if tell is not None:
-                    tell("rendering", min(round(number * scale), total), total)
-            done = [future.result() for future in pending]
-        flush_bodies(env)
-        return done
-
-    workers = 0 if len(routes) < PARALLEL_FROM else None
-    return run_sharded(work, list(routes), workers=workers)
+def _indexed_template(project: Project, name: str) -> bool:
+    path = project.templates_dir / name
+    try:
+        return indexed_template(_template_source(path, path.stat().st_mtime_ns))
+    except OSError:
+        return True  # unknown: render it before indexing, as if it were

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import jinja2
 from markupsafe import Markup
@@ -18,8 +20,13 @@ from headwater.errors import ConfigError
 from headwater.links import finish_body
 from headwater.markup import Body, Heading, MarkdownRenderer, reading_minutes
 from headwater.model import Asset, Entry, LongText
+from headwater.parallel import run_sharded
 from headwater.redirects import link_resolver
-from headwater.site import Route, Site, jsonld_text, page_jsonld
+from headwater.site import Route, Site, jsonld_text, output_path, page_jsonld
+
+if TYPE_CHECKING:
+    from headwater.manifest import Fingerprinter
+    from headwater.writer import Publisher
 
 MONTHS = ("January", "February", "March", "April", "May", "June") + (
     "July",
@@ -403,3 +410,62 @@ def iso_date(value: dt.date | None) -> str:
 
 def _host(base_url: str) -> str:
     return base_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+
+
+class RouteRenderer:
+    """Renders routes into a publisher's spare folder, in several processes when there are
+    many. Its Jinja environment is made once, for every call."""
+
+    def __init__(
+        self,
+        site: Site,
+        templates_dir: Path,
+        static_urls: dict[str, str],
+        publisher: Publisher,
+        cache_dir: Path,
+        texts: TextStore,
+        fingerprint: Fingerprinter,
+        *,
+        parallel_from: int,
+    ) -> None:
+        def body_key(entry: Entry, text: LongText) -> str:
+            # A body's HTML shows its own text, what it embeds and links to, and where its
+            # links to other pages lead now.
+            refs = sorted(fingerprint.deep(e) for e in entry.refs if isinstance(e, Entry))
+            assets = sorted(repr(a) for a in entry.refs if not isinstance(a, Entry))
+            resolve = fingerprint.resolve or str
+            links = ",".join(resolve(link) for link in entry._links)
+            return fingerprint.route_key((text.digest, ",".join(refs), ",".join(assets), links))
+
+        self.site, self.publisher, self.parallel_from = site, publisher, parallel_from
+        self.env = make_environment(
+            templates_dir, site, static_urls, cache_dir, texts=texts, body_key=body_key
+        )
+
+    def __call__(
+        self, routes: Sequence[Route], progress: Callable[[str, int, int], None] | None = None
+    ) -> list[bool]:
+        """Render routes; for each, whether its page's bytes differ from the live copy."""
+        env, site, publisher = self.env, self.site, self.publisher
+        compile_templates(env, (r.template for r in routes))  # once, before any worker starts
+        parent, total = os.getpid(), len(routes)
+
+        def work(shard: Sequence[Route]) -> list[bool]:
+            # Only this process reports progress; its share of the routes stands for all.
+            tell = progress if progress is not None and os.getpid() == parent else None
+            scale = total / max(len(shard), 1)
+            # One writer thread per process: file-system calls (slow on virtual disks)
+            # overlap with rendering, which holds the GIL while the writer waits in the kernel.
+            with ThreadPoolExecutor(max_workers=1) as writer:
+                pending = []
+                for number, r in enumerate(shard, 1):
+                    html = render_route(env, site, r)
+                    pending.append(writer.submit(publisher.put, output_path(r.url), html))
+                    if tell is not None:
+                        tell("rendering", min(round(number * scale), total), total)
+                done = [future.result() for future in pending]
+            flush_bodies(env)
+            return done
+
+        workers = 0 if len(routes) < self.parallel_from else None
+        return run_sharded(work, list(routes), workers=workers)

@@ -24,6 +24,7 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from headwater.errors import OutputError
@@ -32,9 +33,12 @@ BUNDLE = "pagefind/"
 """Where the search bundles live in the output folder (the search page loads them from here)."""
 SHARDS = BUNDLE + "shards.json"
 """The list of bundles: a folder without it has no index."""
-SHARD_PAGES = 1000
-"""HTML pages a shard (about 750 indexed: 1.2-1.8 ms each). Fewer would make an edit cheaper
-and every first search dearer: each shard is its own index, with its own 72 KB engine."""
+SHARD_PAGES = 200
+"""HTML pages a shard (about 150 of them indexed): Pagefind takes 2-3 ms a page, so an edit
+re-indexes in about 0.3 s. A merged shard costs the first search two small files (its entry
+and metadata, 2 KB) and its own chunk of the word index; it shares the first shard's engine
+(Pagefind's mergeIndex loads no second WebAssembly module), so small shards are cheap to
+search and their chunks are small."""
 MARKER = b"data-pagefind-body"
 TIMEOUT = 900.0
 
@@ -83,9 +87,11 @@ def shards_file(count: int, bundles: Iterable[int]) -> bytes:
     return (json.dumps({"count": count, "bundles": listed}) + "\n").encode()
 
 
-def published_count(site_folder: Path) -> int | None:
-    """The shard count of the index in a built folder; None when it has none (or not one
-    this version wrote)."""
+def published_count(site_folder: Path, keys: Mapping[str, str]) -> int | None:
+    """The shard count of the index in a built folder whose output names and keys are `keys`;
+    None when it has none (or not one this version wrote)."""
+    if SHARDS not in keys:
+        return None
     try:
         count = json.loads((site_folder / SHARDS).read_bytes())["count"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -94,23 +100,32 @@ def published_count(site_folder: Path) -> int | None:
 
 
 def update_index(
-    spare: Path, live: Path, keys: dict[str, str], live_keys: Mapping[str, str], changed: set[str]
+    spare: Path,
+    live: Path,
+    keys: dict[str, str],
+    published: int | None,
+    changed: Iterable[str],
+    *,
+    unseen: bool = False,
 ) -> tuple[dict[str, bytes], int, int]:
     """Index again the shards holding a page of `changed` whose indexed part differs between
-    the live folder and the spare (the new site, whose output names and keys are `keys`).
+    the live folder and the spare (the new site, whose output names and keys are `keys`), given
+    the shard count of the index the live folder has (`published`, None for none). With
+    `unseen` (pages an earlier call may have read while they were written), a page counts if
+    it has an indexed part in either folder.
 
     The re-indexed shards' files replace theirs in keys (all, when the shard count changed);
     returns the files to write into the spare, and how many shards of how many were indexed."""
     html = sorted(n for n in keys if n.endswith(".html"))
     count = shard_count(len(html))
-    if SHARDS in live_keys and published_count(live) == count:
+    if published == count:
         # A page counts if what Pagefind reads of it changed (a list page never does).
-        todo = {
-            shard_of(n, count)
-            for n in changed
-            if n.endswith(".html")
-            and (indexed_part(spare / n) if n in keys else None) != indexed_part(live / n)
-        }
+        todo = set()
+        for name in (n for n in changed if n.endswith(".html")):
+            new = indexed_part(spare / name) if name in keys else None
+            old = indexed_part(live / name)
+            if new != old or (unseen and new is not None):
+                todo.add(shard_of(name, count))
     else:  # no index yet, or the site grew or shrank past a shard
         todo = set(range(count))
         for name in [n for n in keys if is_bundle_file(n)]:
@@ -130,6 +145,12 @@ def update_index(
     return files, len(todo), count
 
 
+def indexed_template(source: bytes) -> bool:
+    """Whether a template writes a part Pagefind indexes (by its own text: what it includes
+    is not looked at, so a build checks the pages it renders after indexing, too)."""
+    return MARKER in source
+
+
 def index_shards(
     site_folder: Path, html: Iterable[str], count: int, shards: set[int]
 ) -> dict[int, dict[str, bytes]]:
@@ -142,7 +163,16 @@ def index_shards(
         shard = shard_of(name, count)
         if shard in members:
             members[shard].append(name)
-    return {n: _index(site_folder, sorted(names), f"{BUNDLE}{n}/") for n, names in members.items()}
+
+    def index(shard: int) -> dict[str, bytes]:
+        return _index(site_folder, sorted(members[shard]), f"{BUNDLE}{shard}/")
+
+    # Each Pagefind run is a process of its own: a thread per core waits on one.
+    workers = min(len(members), os.cpu_count() or 1)
+    if workers <= 1:
+        return {n: index(n) for n in sorted(members)}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(sorted(members), pool.map(index, sorted(members)), strict=True))
 
 
 def _index(site_folder: Path, names: list[str], prefix: str) -> dict[str, bytes]:
@@ -158,11 +188,14 @@ def _index(site_folder: Path, names: list[str], prefix: str) -> dict[str, bytes]
         pages = 0
         for name in names:
             source = site_folder / name
-            if MARKER not in source.read_bytes():
-                continue  # a list or a notice: nothing of its own to find
-            target = site / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.link(source, target)
+            try:
+                if MARKER not in source.read_bytes():
+                    continue  # a list or a notice: nothing of its own to find
+                target = site / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.link(source, target)
+            except FileNotFoundError:
+                continue  # not written yet: a page without a marked template (see build.py)
             pages += 1
         if not pages:
             return {}

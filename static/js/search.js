@@ -17,7 +17,8 @@ async function load() {
   if (!first) return null; // nothing indexed yet
   const engine = await import(`${first}pagefind.js`);
   await engine.options({ basePath: first });
-  for (const bundle of others) await engine.mergeIndex(bundle);
+  // Merged shards share the first one's engine; each adds only its metadata, fetched at once.
+  await Promise.all(others.map((bundle) => engine.mergeIndex(bundle)));
   return engine;
 }
 
