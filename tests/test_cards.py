@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,40 @@ def test_a_card_is_a_1200_by_630_palette_png_without_metadata() -> None:
         assert image.size == (1200, 630)
         # The title is drawn: the card is not one flat colour.
         assert len(image.getcolors() or []) > 10
+
+
+def png_checked(data: bytes) -> bytes:
+    """The rows a PNG's IDAT chunks hold, after checking every chunk's CRC and the zlib
+    stream's own checksum (zlib.decompress checks it)."""
+    at, idat = 8, b""
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        kind, body = data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
+        (crc,) = struct.unpack(">I", data[at + 8 + length : at + 12 + length])
+        assert crc == zlib.crc32(kind + body), kind
+        idat += body if kind == b"IDAT" else b""
+        at += 12 + length
+    return zlib.decompress(idat)
+
+
+@pytest.mark.parametrize("title", ["What Causes PTSD?", "Ketamine " * 60, "gjpqy", ""])
+def test_a_card_is_the_base_card_with_the_title_drawn_in_place(title: str) -> None:
+    # Cards are compressed from pieces (the base card's rows once, each title's rows anew):
+    # the stream must be whole and the picture the base card with the title pasted on it.
+    data = cards.draw_card(title, "Three Rivers Wellness")
+    rows = png_checked(data)
+    assert len(rows) == 630 * (1 + 1200)
+    assert {rows[i * 1201] for i in range(630)} == {0}  # each row's filter byte
+    base = cards._base("Three Rivers Wellness")
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.mode == "P" and image.getpalette() == cards.PALETTE
+        pixels = image.tobytes()
+    assert pixels == b"".join(rows[i * 1201 + 1 : (i + 1) * 1201] for i in range(630))
+    # Outside the title's box it is the base card.
+    paired = enumerate(zip(pixels, base.tobytes(), strict=True))
+    changed = {i // 1200 for i, (a, b) in paired if a != b}
+    assert all(80 <= row < 80 + 4 * 86 for row in changed), (min(changed), max(changed))
+    assert bool(changed) == bool(title)
 
 
 def test_a_title_too_long_for_four_lines_is_cut_short_not_drawn_off_the_card() -> None:
