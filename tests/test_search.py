@@ -165,28 +165,56 @@ def test_an_edit_outside_what_search_reads_indexes_nothing(
     assert snapshot_tree(project / "public" / "pagefind") == before
 
 
-def test_a_page_whose_template_includes_the_marked_part_is_indexed_after_it_is_written(
+def test_a_page_that_shows_a_changed_entry_is_indexed_once_it_is_written(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Pages of templates that hold the marker render first and are indexed while the rest
-    # render; a template that gets it from an include is found out by its pages, afterwards.
+    # The changed entry's own page (the author's) renders first and is indexed while the
+    # pages that show it render; an article's byline is in its indexed part, so its shard is
+    # indexed again once the article is written.
     project = make_project(tmp_path / "site")
-    page = project / "templates" / "page.html"
-    source = page.read_text()
-    start, end = source.index("<article"), source.index("</article>") + len("</article>")
-    (project / "templates" / "page_body.html").write_text(source[start:end])
-    page.write_text(source[:start] + '{% include "page_body.html" %}' + source[end:])
     assert build(project).exit_code == 0
     public = project / "public"
-    about = project / "content" / "page" / "about.md"
-    about.write_text(about.read_text() + "\nA paragraph about zebrafinches.\n")
+    author = project / "content" / "author" / "dr-test.md"
+    author.write_text(author.read_text().replace("name: Dr. Test", "name: Dr. Zebrafinch", 1))
     caplog.clear()
     with caplog.at_level("INFO", logger="headwater"):
         assert build(project).exit_code == 0
-    assert "search: 1 of 1 shards indexed" in caplog.text
-    assert "zebrafinches" in str(fragments(public)["/about/"]["content"])
+    assert caplog.text.count("search: 1 of 1 shards indexed") == 1, caplog.text
+    assert "Zebrafinch" in str(fragments(public)["/blog/first-article/"]["content"])
     assert build(project, "--full", "--out", str(tmp_path / "full")).exit_code == 0
     assert bytes_of(public / "pagefind") == bytes_of(tmp_path / "full" / "pagefind")
+
+
+def test_pages_rendered_while_indexing_are_indexed_as_they_are_now(tmp_path: Path) -> None:
+    # A retitled article renders first and its shard is indexed while the pages that show its
+    # title render, among them a second article (its related list). The spare folder holds
+    # that article as it was two builds ago, or not at all: the index must show it as it is.
+    project = make_project(tmp_path / "site")
+    first = project / "content" / "article" / "first-article.md"
+    second = first.with_name("second-article.md")
+    assert build(project).exit_code == 0
+
+    def retitle(title: str) -> None:
+        lines = first.read_text().splitlines(keepends=True)
+        first.write_text(
+            "".join(f"title: {title}\n" if ln.startswith("title:") else ln for ln in lines)
+        )
+
+    def same_as_full(word: str) -> None:
+        assert build(project).exit_code == 0
+        assert word in str(fragments(project / "public")["/blog/second-article/"]["content"])
+        full = tmp_path / "full"
+        assert build(project, "--full", "--out", str(full)).exit_code == 0
+        assert bytes_of(project / "public" / "pagefind") == bytes_of(full / "pagefind")
+
+    second.write_text(first.read_text().replace("title: ", "title: Second ", 1))
+    assert build(project).exit_code == 0  # the spare folder has no second article
+    retitle("Renamed First")
+    same_as_full("Second")
+    second.write_text(second.read_text() + "\nA paragraph about zebrafinches.\n")
+    assert build(project).exit_code == 0  # the spare's second article is the one without it
+    retitle("Renamed Again")
+    same_as_full("zebrafinches")
 
 
 def test_the_indexed_part_is_the_marked_element_with_what_it_nests(tmp_path: Path) -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
 import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -36,6 +35,7 @@ from headwater.locks import build_lock
 from headwater.manifest import (
     Fingerprinter,
     Manifest,
+    entry_version,
     load_manifest,
     save_manifest,
 )
@@ -43,7 +43,7 @@ from headwater.model import Content, Problem, Snapshot
 from headwater.placeholders import find_placeholders, summary
 from headwater.redirects import link_resolver, redirects_file
 from headwater.schema import ContentModel, load_model, structure
-from headwater.search import indexed_template, is_bundle_file, published_count, update_index
+from headwater.search import is_bundle_file, published_count, update_index
 from headwater.site import (
     PLAIN_TYPES,
     Route,
@@ -381,7 +381,23 @@ def _build_changes(
             len(routes),
             time.perf_counter() - started,
         )
-        fingerprint = Fingerprinter(base, plain_types=PLAIN_TYPES, resolve=link_resolver(redirects))
+        heads, before = snapshot.heads, state.entries
+
+        def version_of(entry_id: str) -> str | None:
+            head, was = heads.get(entry_id), before.get(entry_id)
+            return (
+                None
+                if head is None or was is None
+                else entry_version(entry_id, head.digest, was.url)
+            )
+
+        fingerprint = Fingerprinter(
+            base,
+            plain_types=PLAIN_TYPES,
+            resolve=link_resolver(redirects),
+            known=index.deep_digests(),
+            version_of=version_of,
+        )
         settings_key = fingerprint.deep(settings)
         cards = _cards(options, site, routes.values())
         replaced = superseded_cards(live, cards)
@@ -406,6 +422,7 @@ def _build_changes(
             theme,
             fingerprint,
             started,
+            frozenset(changes.changed),
         )
         reads_now = {
             path: (stored[path][1], siteindex_reads(route.recipe))
@@ -426,6 +443,7 @@ def _build_changes(
                 for i in changes.changed
             },
             reads_now,
+            fingerprint.fresh,
         )
         return report
     finally:
@@ -492,7 +510,9 @@ def _publish(
         "placeholders": checked.placeholders,
     }
 
-    def rows() -> tuple[dict[str, IndexedEntry], dict[str, tuple[Any, tuple[str, ...]]]]:
+    def rows() -> tuple[
+        dict[str, IndexedEntry], dict[str, tuple[Any, tuple[str, ...]]], dict[str, tuple[str, str]]
+    ]:
         entries = {
             e.id: IndexedEntry(
                 e.digest,
@@ -509,7 +529,7 @@ def _publish(
             for path, r in routes.items()
             if r.recipe is not None
         }
-        return entries, indexed
+        return entries, indexed, fingerprint.fresh
 
     index.save_all(stamp, rows, background=len(routes) >= PARALLEL_FROM)
     save_copy(site.history, history_copy(options))
@@ -537,8 +557,10 @@ def _write(
     theme: Theme,
     fingerprint: Fingerprinter,
     started: float,
+    leading: frozenset[str] = frozenset(),
 ) -> BuildReport:
-    """Render what changed into the spare folder and swap it in; record the manifest."""
+    """Render what changed into the spare folder and swap it in; record the manifest.
+    `leading`: the ids of the entries that changed, whose own pages render first."""
     project, out_dir = options.project, options.out_dir
     manifest_file = manifest_path(project, out_dir)
     # Static files and media carry their content hash in their names; generated files are
@@ -610,26 +632,26 @@ def _write(
         done = renderer(routes, tell)
         return {output_path(r.url) for r, c in zip(routes, done, strict=True) if c}
 
-    # Pages Pagefind reads render first: the search index is brought up to date while the
-    # others (lists, feeds) render, when they are few enough to render in this process.
-    marked = {t for t in {r.template for r in stale} if _indexed_template(project, t)}
-    searchable = [r for r in stale if r.template in marked]
-    others = [r for r in stale if r.template not in marked]
-    first = render(searchable)
-    changed = first | set(differ) | (live_files - set(keys))
+    # The pages about the changed entries render first, and the search index is brought up
+    # to date while the rest (pages that list or link to them) render, when those are few
+    # enough to render in this process. Pagefind reads those as they are in the live folder;
+    # one whose indexed part changed after all has its shard indexed again, once written.
+    lead = [r for r in stale if _about(r) in leading]
+    follow = [r for r in stale if _about(r) not in leading]
     published = published_count(out_dir, live)
+    removed_pages = live_files - set(keys)
     index = partial(_index_search, publisher, keys, live, started)
-    if len(others) < PARALLEL_FROM:
+    if lead and len(follow) < PARALLEL_FROM:
+        first = render(lead)
+        pending = {output_path(r.url) for r in follow}
         with ThreadPoolExecutor(max_workers=1) as pool:
-            indexing = pool.submit(index, published, changed)
-            late = render(others, len(searchable))
+            indexing = pool.submit(index, published, first | set(differ) | removed_pages, pending)
+            late = render(follow, len(lead))
             index_written, count = indexing.result()
+        index_written += index(count, late)[0]
     else:
-        late = render(others, len(searchable))
-        index_written, count = index(published, changed)
-    # A page rendered while indexing that has an indexed part after all (its template
-    # includes the marked part) has its shard indexed again, now that every page is written.
-    index_written += index(count, late, unseen=True)[0]
+        first, late = render(lead), render(follow, len(lead))
+        index_written = index(published, first | late | set(differ) | removed_pages)[0]
     written += len(first) + len(late) + index_written
     log.info("rendered %d pages at %.2f s", len(stale), time.perf_counter() - started)
     publisher.remove_except(set(keys))
@@ -655,15 +677,12 @@ def _index_search(
     started: float,
     published: int | None,
     changed: Iterable[str],
-    *,
-    unseen: bool = False,
+    pending: Collection[str] = frozenset(),
 ) -> tuple[int, int]:
     """Bring the search index (search.py) up to date in the spare: the number of files
-    written, and the shard count."""
+    written, and the shard count. `pending`: pages still being written (see search.py)."""
     spare, live_folder = publisher.spare, publisher.live
-    files, indexed, count = update_index(
-        spare, live_folder, keys, published, changed, unseen=unseen
-    )
+    files, indexed, count = update_index(spare, live_folder, keys, published, changed, pending)
     if not indexed:
         return 0, count
     written = sum(publisher.put(name, data) for name, data in files.items())
@@ -677,20 +696,13 @@ def _index_search(
     return written, count
 
 
+def _about(route: Route) -> str | None:
+    """The id of the entry a page is about (an article's, a topic's); None for a list."""
+    own = route.recipe.own if route.recipe is not None else None
+    return own.id if own is not None else None
+
+
 def _progress_after(
     tell: Callable[[str, int, int], None], before: int, total: int, stage: str, done: int, _: int
 ) -> None:
     tell(stage, before + done, total)
-
-
-@functools.cache
-def _template_source(path: Path, mtime_ns: int) -> bytes:
-    return path.read_bytes()
-
-
-def _indexed_template(project: Project, name: str) -> bool:
-    path = project.templates_dir / name
-    try:
-        return indexed_template(_template_source(path, path.stat().st_mtime_ns))
-    except OSError:
-        return True  # unknown: render it before indexing, as if it were

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,6 +149,11 @@ def digest_files(paths: Iterable[Path], root: Path) -> str:
     return h.hexdigest()
 
 
+def entry_version(entry_id: str, digest: str, url: str | None) -> str:
+    """Which version of an entry a deep digest was made from (Fingerprinter.deep)."""
+    return f"{entry_id}\x1f{digest}\x1f{url or ''}"
+
+
 class Fingerprinter:
     """Hashes what a page shows: entries (with what they link to), assets, plain data.
 
@@ -164,6 +169,8 @@ class Fingerprinter:
         base: str,
         plain_types: tuple[type, ...] = (),
         resolve: Callable[[str], str] | None = None,
+        known: Mapping[str, tuple[str, str]] | None = None,
+        version_of: Callable[[str], str | None] | None = None,
     ) -> None:
         self.base = base
         self.resolve = resolve
@@ -173,6 +180,10 @@ class Fingerprinter:
         # Values whose repr shows all they hold and that hold no entry: hashed by repr, which
         # is far cheaper than taking them apart (pagination, sitemap rows, dates, text).
         self._plain = (str, int, bool, type(None), dt.date, *plain_types)
+        self._known = known or {}
+        self._version_of = version_of
+        self.fresh: dict[str, tuple[str, str]] = {}
+        """The deep digests worked out here, with what each was made of (see `deep`)."""
 
     def route_key(self, parts: tuple[Any, ...]) -> str:
         h = hashlib.blake2b(self.base.encode(), digest_size=16)
@@ -207,8 +218,18 @@ class Fingerprinter:
         return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
 
     def deep(self, entry: Entry) -> str:
+        """An entry's deep digest. One an earlier build worked out (`known`: id → digest and
+        the versions it was made of) is taken as it is while the entry and every entry it
+        links to are the versions they were then (`version_of`: an entry's digest and URL now),
+        without reading the entry's fields; a build that uses this keeps the theme, the assets
+        and where every page is as they were (siteindex.py), and the rest of a deep digest
+        (assets shown, where body links lead) follows from those."""
         found = self._deep.get(entry.id)
         if found is None:
+            stored = self._known.get(entry.id)
+            if stored is not None and self._still(entry, stored[1]):
+                found = self._deep[entry.id] = stored[0]
+                return found
             shallow = self.shallow
             linked = sorted(
                 {shallow(v) if isinstance(v, Entry) else _asset_text(v) for v in entry._linked}
@@ -217,7 +238,26 @@ class Fingerprinter:
             found = self._deep[entry.id] = hashlib.blake2b(
                 text.encode(), digest_size=16
             ).hexdigest()
+            linked_versions = {
+                entry_version(v.id, v.digest, v.url) for v in entry._linked if type(v) is Entry
+            }
+            made_of = entry_version(entry.id, entry.digest, entry.url) + "\x1e"
+            self.fresh[entry.id] = (found, made_of + "\x1d".join(sorted(linked_versions)))
         return found
+
+    def _still(self, entry: Entry, made_of: str) -> bool:
+        """Whether the entry and those it linked to are still the versions in made_of."""
+        version_of = self._version_of
+        if version_of is None:
+            return False
+        own, _, linked = made_of.partition("\x1e")
+        if own != entry_version(entry.id, entry.digest, entry.url):
+            return False
+        for version in linked.split("\x1d") if linked else ():
+            entry_id = version.partition("\x1f")[0]
+            if version_of(entry_id) != version:
+                return False
+        return True
 
     def shallow(self, entry: Entry) -> str:
         """An entry's own content: its source's digest, its URL and the assets it shows (as

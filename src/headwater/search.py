@@ -23,7 +23,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -105,17 +105,15 @@ def update_index(
     keys: dict[str, str],
     published: int | None,
     changed: Iterable[str],
-    *,
-    unseen: bool = False,
+    pending: Collection[str] = frozenset(),
 ) -> tuple[dict[str, bytes], int, int]:
     """Index again the shards holding a page of `changed` whose indexed part differs between
-    the live folder and the spare (the new site, whose output names and keys are `keys`), given
-    the shard count of the index the live folder has (`published`, None for none). With
-    `unseen` (pages an earlier call may have read while they were written), a page counts if
-    it has an indexed part in either folder.
+        the live folder and the spare (the new site, whose output names and keys are `keys`), given
+        the shard count of the index the live folder has (`published`, None for none). The
+    `pending` pages are still being written into the spare: they are read from the live folder.
 
-    The re-indexed shards' files replace theirs in keys (all, when the shard count changed);
-    returns the files to write into the spare, and how many shards of how many were indexed."""
+        The re-indexed shards' files replace theirs in keys (all, when the shard count changed);
+        returns the files to write into the spare, and how many shards of how many were indexed."""
     html = sorted(n for n in keys if n.endswith(".html"))
     count = shard_count(len(html))
     if published == count:
@@ -124,7 +122,7 @@ def update_index(
         for name in (n for n in changed if n.endswith(".html")):
             new = indexed_part(spare / name) if name in keys else None
             old = indexed_part(live / name)
-            if new != old or (unseen and new is not None):
+            if new != old:
                 todo.add(shard_of(name, count))
     else:  # no index yet, or the site grew or shrank past a shard
         todo = set(range(count))
@@ -133,7 +131,7 @@ def update_index(
     if not todo:
         return {}, 0, count
     files: dict[str, bytes] = {}
-    for shard, bundle in index_shards(spare, html, count, todo).items():
+    for shard, bundle in index_shards(spare, html, count, todo, live, pending).items():
         prefix = f"{BUNDLE}{shard}/"
         for name in [n for n in keys if n.startswith(prefix)]:
             del keys[name]
@@ -145,17 +143,18 @@ def update_index(
     return files, len(todo), count
 
 
-def indexed_template(source: bytes) -> bool:
-    """Whether a template writes a part Pagefind indexes (by its own text: what it includes
-    is not looked at, so a build checks the pages it renders after indexing, too)."""
-    return MARKER in source
-
-
 def index_shards(
-    site_folder: Path, html: Iterable[str], count: int, shards: set[int]
+    site_folder: Path,
+    html: Iterable[str],
+    count: int,
+    shards: set[int],
+    before: Path | None = None,
+    pending: Collection[str] = frozenset(),
 ) -> dict[int, dict[str, bytes]]:
     """The search bundle of each of these shards of site_folder's HTML pages, as output names
-    and bytes (empty for a shard with nothing to index).
+    and bytes (empty for a shard with nothing to index). The `pending` pages, which a build
+    is still writing into site_folder, are read as they are in `before` (the site it
+    replaces): the build indexes a shard again if one's indexed part turns out to differ.
 
     Raises OutputError when Pagefind is missing or fails; a build then publishes nothing."""
     members: dict[int, list[str]] = {n: [] for n in shards}
@@ -165,7 +164,8 @@ def index_shards(
             members[shard].append(name)
 
     def index(shard: int) -> dict[str, bytes]:
-        return _index(site_folder, sorted(members[shard]), f"{BUNDLE}{shard}/")
+        names = sorted(members[shard])
+        return _index(site_folder, names, f"{BUNDLE}{shard}/", before or site_folder, pending)
 
     # Each Pagefind run is a process of its own: a thread per core waits on one.
     workers = min(len(members), os.cpu_count() or 1)
@@ -175,7 +175,9 @@ def index_shards(
         return dict(zip(sorted(members), pool.map(index, sorted(members)), strict=True))
 
 
-def _index(site_folder: Path, names: list[str], prefix: str) -> dict[str, bytes]:
+def _index(
+    site_folder: Path, names: list[str], prefix: str, before: Path, pending: Collection[str]
+) -> dict[str, bytes]:
     from pagefind_bin import get_executable  # the binary of the pinned `pagefind[bin]`
 
     try:
@@ -187,15 +189,15 @@ def _index(site_folder: Path, names: list[str], prefix: str) -> dict[str, bytes]
         site, bundle = Path(scratch) / "site", Path(scratch) / "bundle"
         pages = 0
         for name in names:
-            source = site_folder / name
+            source = (before if name in pending else site_folder) / name
             try:
                 if MARKER not in source.read_bytes():
                     continue  # a list or a notice: nothing of its own to find
-                target = site / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.link(source, target)
             except FileNotFoundError:
-                continue  # not written yet: a page without a marked template (see build.py)
+                continue  # a new page still to be written
+            target = site / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(source, target)
             pages += 1
         if not pages:
             return {}

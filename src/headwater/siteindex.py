@@ -31,7 +31,7 @@ from headwater.site import Recipe
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (
@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS entries (
 CREATE TABLE IF NOT EXISTS routes (
     path TEXT PRIMARY KEY, recipe BLOB NOT NULL, reads BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS readers (entry_id TEXT PRIMARY KEY, paths BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS deep (id TEXT PRIMARY KEY, digest TEXT NOT NULL, made_of TEXT NOT NULL);
 """
 
 
@@ -54,8 +55,14 @@ class IndexedEntry(NamedTuple):
     structure: str
 
 
-Rows = Callable[[], tuple[Mapping[str, "IndexedEntry"], Mapping[str, tuple[Any, tuple[str, ...]]]]]
-"""Makes the index's rows: entries by id, and (encoded recipe, ids read) by output path."""
+Deep = Mapping[str, tuple[str, str]]
+"""Entries' deep digests, with the versions each was made of (manifest.Fingerprinter.deep)."""
+Rows = Callable[
+    [],
+    tuple[Mapping[str, "IndexedEntry"], Mapping[str, tuple[Any, tuple[str, ...]]], Deep],
+]
+"""Makes the index's rows: entries by id, (encoded recipe, ids read) by output path, and the
+entries' deep digests."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,11 @@ class SiteIndex:
             return None
         return State(stamp, entries)
 
+    def deep_digests(self) -> dict[str, tuple[str, str]]:
+        """The deep digests of the entries the last builds fingerprinted (see `Deep`)."""
+        db = self._connect()
+        return {row[0]: (row[1], row[2]) for row in db.execute("SELECT * FROM deep")}
+
     def has(self, path: str) -> bool:
         """Whether the last plan made this output path."""
         db = self._connect()
@@ -190,6 +202,7 @@ class SiteIndex:
         stamp: dict[str, Any],
         entries: Mapping[str, IndexedEntry],
         routes: Mapping[str, tuple[Any, tuple[str, ...]]],
+        deep: Deep,
     ) -> None:
         db = self._connect()
         readers: dict[str, list[str]] = {}
@@ -199,7 +212,7 @@ class SiteIndex:
         dumps = pickle.dumps
         with db:
             db.execute("BEGIN IMMEDIATE")
-            for table in ("meta", "entries", "routes", "readers"):
+            for table in ("meta", "entries", "routes", "readers", "deep"):
                 db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             db.executemany(
                 "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -219,6 +232,7 @@ class SiteIndex:
                 "INSERT INTO readers VALUES (?, ?)",
                 [(i, dumps(sorted(p), protocol=5)) for i, p in readers.items()],
             )
+            db.executemany("INSERT INTO deep VALUES (?, ?, ?)", [(i, *d) for i, d in deep.items()])
             db.execute(
                 "INSERT INTO meta VALUES ('stamp', ?)", (dumps({**stamp, "format": FORMAT}),)
             )
@@ -228,9 +242,11 @@ class SiteIndex:
         stamp: dict[str, Any],
         entries: Mapping[str, IndexedEntry],
         reads: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]],
+        deep: Deep,
     ) -> None:
-        """After a build in proportion to the change: the changed entries, and for each route
-        made again, what it reads now (path → (before, after)), in one transaction."""
+        """After a build in proportion to the change: the changed entries, for each route
+        made again what it reads now (path → (before, after)), and the deep digests worked
+        out again, in one transaction."""
         db = self._connect()
         dumps = pickle.dumps
         gained: dict[str, set[str]] = {}
@@ -265,6 +281,9 @@ class SiteIndex:
                     "INSERT OR REPLACE INTO readers VALUES (?, ?)",
                     (entry_id, dumps(sorted(paths), protocol=5)),
                 )
+            db.executemany(
+                "INSERT OR REPLACE INTO deep VALUES (?, ?, ?)", [(i, *d) for i, d in deep.items()]
+            )
             db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('stamp', ?)",
                 (dumps({**stamp, "format": FORMAT}),),
