@@ -102,8 +102,8 @@ def save_manifest(path: Path, manifest: Manifest, engine: str, keep: Iterable[Pa
     data = {
         "format": FORMAT,
         "engine": engine,
-        "folders": {
-            f"{dev}:{ino}": dict(sorted(outputs.items()))
+        "folders": {  # in the order built (sorting 2 x 36,000 names would cost 30 ms)
+            f"{dev}:{ino}": outputs
             for (dev, ino), outputs in sorted(manifest.folders.items())
             if (dev, ino) in wanted
         },
