@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from headwater.build import BuildReport, build, check_content, pull
+from headwater.build import build, check_content, pull
 from headwater.cli_base import (
     CONTEXT,
     CommandGroup,
@@ -28,6 +28,7 @@ from headwater.cli_servers import preview_command, serve_command, webhook_comman
 from headwater.config import Project, make_options
 from headwater.errors import ContentError
 from headwater.model import Problem
+from headwater.output import BuildReport
 from headwater.progress import BuildProgress
 
 
