@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from headwater.errors import OutputError
 from headwater.site import _SAFE_URL, output_path
-from headwater.writer import publish, safe_relative, spare_folder
+from headwater.writer import Publisher, list_files, publish, safe_relative, spare_folder
 
 
 @pytest.mark.parametrize(
@@ -91,3 +91,26 @@ def test_output_that_is_a_file_is_not_replaced(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="not a folder"):
         publish({"index.html": b"x"}, out)
     assert out.read_text() == "not a folder"
+
+
+def test_link_many_makes_the_spare_hold_the_live_files(tmp_path: Path) -> None:
+    out = tmp_path / "public"
+    publish({"index.html": b"home", "blog/a/index.html": b"a", "blog/b/index.html": b"b"}, out)
+    publisher = Publisher(out)
+    publisher.put("blog/a/index.html", b"an older a")  # a file in the way is replaced
+    publisher.link_many(["index.html", "blog/a/index.html", "blog/b/index.html"])
+    for name in ("index.html", "blog/a/index.html", "blog/b/index.html"):
+        assert (publisher.spare / name).stat().st_ino == (out / name).stat().st_ino
+    assert list_files(publisher.spare) == {"index.html", "blog/a/index.html", "blog/b/index.html"}
+    with pytest.raises(OutputError):
+        publisher.link_many(["../outside.html"])
+
+
+def test_list_files_lists_files_not_links_or_folders(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "c.html").write_text("c")
+    (tmp_path / "top.txt").write_text("t")
+    (tmp_path / "link.txt").symlink_to(tmp_path / "top.txt")
+    (tmp_path / "dirlink").symlink_to(tmp_path / "a")
+    assert list_files(tmp_path) == {"a/b/c.html", "top.txt"}
+    assert list_files(tmp_path / "missing") == set()

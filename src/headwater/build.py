@@ -224,8 +224,7 @@ def prime_spare(options: BuildOptions) -> int:
         publisher = Publisher(options.out_dir)
         manifest.record(spare, None)  # unknown until every link is made
         save_manifest(manifest_file, manifest, engine, keep=[options.out_dir])
-        for name in live:
-            publisher.link_live(name)
+        publisher.link_many(live)
         publisher.remove_except(set(live))
         manifest.record(spare, dict(live))
         save_manifest(manifest_file, manifest, engine, keep=[options.out_dir, spare])

@@ -92,8 +92,7 @@ def write_site(
     live = live or {}
     todo = [name for name, key in keys.items() if spare.get(name) != key]
     link = [n for n in todo if live.get(n) == keys[n] and n in live_files]
-    for name in link:
-        publisher.link_live(name)
+    publisher.link_many(link)
     linked = set(link)
     rest = [n for n in todo if n not in linked]
     stale = [routes[n] for n in rest if n in routes]

@@ -123,6 +123,24 @@ class Publisher:
             temporary.write_bytes(live.read_bytes())
         os.replace(temporary, target)
 
+    def link_many(self, names: Iterable[str]) -> None:
+        """link_live for many names, in plain string paths with one mkdir a folder: the build
+        after a cold one links every file of the site (36,000 at 10,000 articles)."""
+        live, spare = os.fspath(self.live), os.fspath(self.spare)
+        made = {os.fspath(folder) for folder in self._folders}
+        for name in names:
+            safe_relative(name)
+            self.spare_files.add(name)
+            folder = os.path.join(spare, name.rpartition("/")[0])
+            if folder not in made:
+                os.makedirs(folder, exist_ok=True)
+                made.add(folder)
+                self._folders.add(Path(folder))
+            try:
+                os.link(os.path.join(live, name), os.path.join(spare, name))
+            except OSError:
+                self.link_live(name)  # a file in the way, or no hard links here
+
     def differs(self, name: str) -> bool:
         """True if the spare's copy of name is not the live folder's."""
         relative = safe_relative(name)
@@ -178,13 +196,19 @@ def publish(files: Mapping[str, bytes | Path], out_dir: Path) -> WriteReport:
 
 def list_files(folder: Path) -> set[str]:
     """Every file below folder, as relative POSIX paths."""
-    if not folder.is_dir():
-        return set()
-    return {
-        p.relative_to(folder).as_posix()
-        for p in folder.rglob("*")
-        if p.is_file() and not p.is_symlink()
-    }
+    found: set[str] = set()
+
+    def walk(path: str, prefix: str) -> None:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    walk(entry.path, f"{prefix}{entry.name}/")
+                elif entry.is_file(follow_symlinks=False):
+                    found.add(prefix + entry.name)
+
+    if folder.is_dir() and not folder.is_symlink():
+        walk(os.fspath(folder), "")
+    return found
 
 
 def _same(current: Path, data: bytes | Path) -> bool:
