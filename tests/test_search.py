@@ -19,6 +19,12 @@ def bytes_of(folder: Path) -> dict[str, bytes]:
     return {name: data for name, (data, _) in snapshot_tree(folder).items()}
 
 
+def assert_index_is_a_full_builds(project: Path, full: Path) -> None:
+    """The project's search index, built incrementally, is byte for byte a --full build's."""
+    assert build(project, "--full", "--out", str(full)).exit_code == 0
+    assert bytes_of(project / "public" / "pagefind") == bytes_of(full / "pagefind")
+
+
 def fragments(public: Path) -> dict[str, dict[str, object]]:
     """Each indexed page's fragment (the text a result shows), by URL."""
     found = {}
@@ -81,8 +87,7 @@ def test_the_index_is_written_again_only_when_a_page_changes(
     assert any("zebrafinches" in str(f["content"]) for f in fragments(public).values())
 
     # The same site indexed from nothing gives the same bytes.
-    assert build(project, "--full", "--out", str(tmp_path / "full")).exit_code == 0
-    assert bytes_of(public / "pagefind") == bytes_of(tmp_path / "full" / "pagefind")
+    assert_index_is_a_full_builds(project, tmp_path / "full")
 
 
 def test_a_removed_page_leaves_the_index(tmp_path: Path) -> None:
@@ -141,8 +146,7 @@ def test_a_large_site_is_indexed_in_shards_and_an_edit_indexes_one(
     assert f"search: 1 of {count} shards indexed" in caplog.text
     assert set(fragments(public)) == set(everything)
     assert "zebrafinches" in str(fragments(public)["/blog/what-causes-ptsd/"]["content"])
-    assert build(project, "--full", "--out", str(tmp_path / "full")).exit_code == 0
-    assert bytes_of(public / "pagefind") == bytes_of(tmp_path / "full" / "pagefind")
+    assert_index_is_a_full_builds(project, tmp_path / "full")
 
 
 def test_an_edit_outside_what_search_reads_indexes_nothing(
@@ -181,8 +185,7 @@ def test_a_page_that_shows_a_changed_entry_is_indexed_once_it_is_written(
         assert build(project).exit_code == 0
     assert caplog.text.count("search: 1 of 1 shards indexed") == 1, caplog.text
     assert "Zebrafinch" in str(fragments(public)["/blog/first-article/"]["content"])
-    assert build(project, "--full", "--out", str(tmp_path / "full")).exit_code == 0
-    assert bytes_of(public / "pagefind") == bytes_of(tmp_path / "full" / "pagefind")
+    assert_index_is_a_full_builds(project, tmp_path / "full")
 
 
 def test_pages_rendered_while_indexing_are_indexed_as_they_are_now(tmp_path: Path) -> None:
@@ -203,9 +206,7 @@ def test_pages_rendered_while_indexing_are_indexed_as_they_are_now(tmp_path: Pat
     def same_as_full(word: str) -> None:
         assert build(project).exit_code == 0
         assert word in str(fragments(project / "public")["/blog/second-article/"]["content"])
-        full = tmp_path / "full"
-        assert build(project, "--full", "--out", str(full)).exit_code == 0
-        assert bytes_of(project / "public" / "pagefind") == bytes_of(full / "pagefind")
+        assert_index_is_a_full_builds(project, tmp_path / "full")
 
     second.write_text(first.read_text().replace("title: ", "title: Second ", 1))
     assert build(project).exit_code == 0  # the spare folder has no second article
