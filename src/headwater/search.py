@@ -108,12 +108,12 @@ def update_index(
     pending: Collection[str] = frozenset(),
 ) -> tuple[dict[str, bytes], int, int]:
     """Index again the shards holding a page of `changed` whose indexed part differs between
-        the live folder and the spare (the new site, whose output names and keys are `keys`), given
-        the shard count of the index the live folder has (`published`, None for none). The
+    the live folder and the spare (the new site, whose output names and keys are `keys`), given
+    the shard count of the index the live folder has (`published`, None for none). The
     `pending` pages are still being written into the spare: they are read from the live folder.
 
-        The re-indexed shards' files replace theirs in keys (all, when the shard count changed);
-        returns the files to write into the spare, and how many shards of how many were indexed."""
+    The re-indexed shards' files replace theirs in keys (all, when the shard count changed);
+    returns the files to write into the spare, and how many shards of how many were indexed."""
     html = sorted(n for n in keys if n.endswith(".html"))
     count = shard_count(len(html))
     if published == count:
