@@ -249,3 +249,35 @@ def test_a_primed_spare_folder_makes_the_next_build_write_only_its_change(tmp_pa
     # Pages the edit did not touch are still the very files the first build wrote.
     assert sum(os.path.samefile(out / n, spare / n) for n in unchanged) == len(unchanged)
     assert "A primed paragraph." in (out / "blog/first-article/index.html").read_text()
+
+
+def test_a_site_index_of_another_format_plans_the_whole_site_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An index written by the previous version (format 1: no deep digests) is not read; the
+    # build plans everything, writes a new index, and the next edit is built from that one.
+    import pickle
+    import sqlite3
+
+    project = make_project(tmp_path / "site")
+    assert build(project).exit_code == 0
+    (index,) = [
+        path
+        for path in (project / ".cache" / "headwater").rglob("*.sqlite3")
+        if path.with_suffix(".json").exists()  # beside its output folder's build manifest
+    ]
+    with sqlite3.connect(index) as db:
+        (stored,) = db.execute("SELECT value FROM meta WHERE name = 'stamp'").fetchone()
+        stamp = {**pickle.loads(stored), "format": 1}
+        db.execute("UPDATE meta SET value = ? WHERE name = 'stamp'", (pickle.dumps(stamp),))
+        db.execute("DROP TABLE deep")
+    path = project / "content" / "article" / "first-article.md"
+    for n in (1, 2):
+        path.write_text(path.read_text() + f"\nParagraph {n}.\n")
+        caplog.clear()
+        with caplog.at_level("INFO", logger="headwater"):
+            assert build(project).exit_code == 0
+        planned = "read, checked and planned" in caplog.text
+        assert planned == (n == 1), caplog.text
+        assert build(project, "--full", "--out", str(project / "full")).exit_code == 0
+        assert bytes_of(project / "public") == bytes_of(project / "full")
