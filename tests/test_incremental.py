@@ -135,10 +135,11 @@ def test_a_corrupt_manifest_means_a_full_correct_build(tmp_path: Path) -> None:
     (project / "content" / "page" / "about.md").write_text(
         "---\ntitle: About us again\nsummary: Changed.\n---\n\nChanged.\n"
     )
-    manifests = list((project / ".cache" / "headwater" / "manifests").glob("*.json"))
+    manifests = list((project / ".cache" / "headwater" / "manifests").glob("*.manifest.sqlite3"))
     assert manifests
     for manifest in manifests:
-        manifest.write_text("{not json")
+        for damaged in manifest.parent.glob(manifest.name + "*"):  # with its -wal and -shm
+            damaged.write_bytes(b"not a database" * 100)
     result = build(project)
     assert result.exit_code == 0
     assert "About us again" in (project / "public" / "about" / "index.html").read_text()
@@ -263,8 +264,8 @@ def test_a_site_index_of_another_format_plans_the_whole_site_once(
     assert build(project).exit_code == 0
     (index,) = [
         path
-        for path in (project / ".cache" / "headwater").rglob("*.sqlite3")
-        if path.with_suffix(".json").exists()  # beside its output folder's build manifest
+        for path in (project / ".cache" / "headwater" / "manifests").glob("*.sqlite3")
+        if not path.name.endswith(".manifest.sqlite3")  # not the folder's build manifest
     ]
     with sqlite3.connect(index) as db:
         (stored,) = db.execute("SELECT value FROM meta WHERE name = 'stamp'").fetchone()

@@ -34,7 +34,6 @@ from headwater.manifest import (
     Manifest,
     entry_version,
     load_manifest,
-    save_manifest,
 )
 from headwater.model import Content, Problem, Snapshot
 from headwater.output import PARALLEL_FROM, BuildReport, write_site
@@ -216,19 +215,23 @@ def prime_spare(options: BuildOptions) -> int:
     with build_lock(options.project.cache_dir, options.out_dir):
         engine = engine_digest()
         manifest_file = manifest_path(options.project, options.out_dir)
-        manifest = load_manifest(manifest_file, engine)
-        live = manifest.outputs(options.out_dir)
-        spare = spare_folder(options.out_dir)
-        if live is None or manifest.outputs(spare) == live:
-            return 0
-        publisher = Publisher(options.out_dir)
-        manifest.record(spare, None)  # unknown until every link is made
-        save_manifest(manifest_file, manifest, engine, keep=[options.out_dir])
-        publisher.link_many(live)
-        publisher.remove_except(set(live))
-        manifest.record(spare, dict(live))
-        save_manifest(manifest_file, manifest, engine, keep=[options.out_dir, spare])
-        return len(live)
+        with contextlib.closing(load_manifest(manifest_file, engine)) as manifest:
+            return _prime(options, manifest)
+
+
+def _prime(options: BuildOptions, manifest: Manifest) -> int:
+    live = manifest.outputs(options.out_dir)
+    spare = spare_folder(options.out_dir)
+    if live is None or manifest.outputs(spare) == live:
+        return 0
+    publisher = Publisher(options.out_dir)
+    manifest.record(spare, None)  # unknown until every link is made
+    manifest.save([options.out_dir])
+    publisher.link_many(live)
+    publisher.remove_except(set(live))
+    manifest.record(spare, dict(live))
+    manifest.save([options.out_dir, spare])
+    return len(live)
 
 
 @contextlib.contextmanager
@@ -249,34 +252,35 @@ def _build(options: BuildOptions) -> BuildReport:
     started = time.perf_counter()
     project, out_dir = options.project, options.out_dir
     engine = engine_digest()
-    manifest_file = manifest_path(project, out_dir)
-    manifest = load_manifest(manifest_file, engine)
-    model = load_model(project.schema_dir)
-    snapshot = load_source(options, model)
-    inputs = input_signature(options, engine, snapshot)
-    stamp = manifest.stamp(out_dir)
-    if inputs and stamp and stamp[0] == inputs and manifest.outputs(out_dir) is not None:
-        # Not a byte of the inputs moved since this folder was built from them.
-        files = len(manifest.outputs(out_dir) or {})
-        nothing = WriteReport(written=0, unchanged=files, removed=0)
-        elapsed = time.perf_counter() - started
-        return BuildReport(snapshot.description, int(stamp[1]), 0, files, nothing, elapsed, out_dir)
-    theme = Theme.read(project, engine)
-    index = SiteIndex(siteindex_path(project, out_dir))
-    try:
-        if not options.full:
-            changed = _build_changes(
-                options, model, snapshot, theme, index, manifest, inputs, started
+    with contextlib.closing(load_manifest(manifest_path(project, out_dir), engine)) as manifest:
+        model = load_model(project.schema_dir)
+        snapshot = load_source(options, model)
+        inputs = input_signature(options, engine, snapshot)
+        stamp = manifest.stamp(out_dir)
+        if inputs and stamp and stamp[0] == inputs and manifest.outputs(out_dir) is not None:
+            # Not a byte of the inputs moved since this folder was built from them.
+            files = len(manifest.outputs(out_dir) or {})
+            nothing = WriteReport(written=0, unchanged=files, removed=0)
+            elapsed = time.perf_counter() - started
+            return BuildReport(
+                snapshot.description, int(stamp[1]), 0, files, nothing, elapsed, out_dir
             )
-            if changed is not None:
-                return changed
-        checked = _check(options, model, snapshot)
+        theme = Theme.read(project, engine)
+        index = SiteIndex(siteindex_path(project, out_dir))
         try:
-            return _publish(options, model, checked, theme, index, manifest, inputs, started)
+            if not options.full:
+                changed = _build_changes(
+                    options, model, snapshot, theme, index, manifest, inputs, started
+                )
+                if changed is not None:
+                    return changed
+            checked = _check(options, model, snapshot)
+            try:
+                return _publish(options, model, checked, theme, index, manifest, inputs, started)
+            finally:
+                checked.cache.close()
         finally:
-            checked.cache.close()
-    finally:
-        index.close()
+            index.close()
 
 
 def _build_changes(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from headwater.assets import plan_static
 from headwater.config import BuildOptions, Project
-from headwater.manifest import Fingerprinter, digest_files, signature_of
+from headwater.manifest import MANIFEST_SUFFIX, Fingerprinter, digest_files, signature_of
 from headwater.model import Asset, Snapshot
 from headwater.site import Route
 
@@ -101,16 +101,21 @@ def route_key(fingerprint: Fingerprinter, settings_key: str, route: Route) -> st
 
 def history_copy(options: BuildOptions) -> Path:
     """The build cache's copy of an output folder's URL history (see history.py)."""
-    return manifest_path(options.project, options.out_dir).with_suffix(".urls.json")
+    return _cache_file(options.project, options.out_dir, ".urls.json")
 
 
 def siteindex_path(project: Project, out_dir: Path) -> Path:
     """The site index of one output folder (see siteindex.py), beside its manifest."""
-    return manifest_path(project, out_dir).with_suffix(".sqlite3")
+    return _cache_file(project, out_dir, ".sqlite3")
 
 
 def manifest_path(project: Project, out_dir: Path) -> Path:
-    """The build manifest of one output folder, named by its full path: two folders of the
-    same name (a/public, b/public) keep manifests of their own."""
+    """The build manifest of one output folder (see manifest.py)."""
+    return _cache_file(project, out_dir, MANIFEST_SUFFIX)
+
+
+def _cache_file(project: Project, out_dir: Path, suffix: str) -> Path:
+    # Named by the folder's full path: two folders of the same name (a/public, b/public)
+    # keep files of their own.
     name = hashlib.blake2b(str(out_dir).encode(), digest_size=8).hexdigest()
-    return project.cache_dir / "manifests" / f"{out_dir.name}-{name}.json"
+    return project.cache_dir / "manifests" / f"{out_dir.name}-{name}{suffix}"

@@ -182,7 +182,9 @@ def check_output(project: Project, source: str) -> Check:
     manifest = manifest_path(project, out_dir.resolve())
     if not out_dir.is_dir() or not manifest.is_file():
         return warn("public/", "no build yet: run headwater build")
-    built = manifest.stat().st_mtime_ns
+    # SQLite in WAL mode: a build's last write may still be in the write-ahead log.
+    wal = manifest.with_name(manifest.name + "-wal")
+    built = max(p.stat().st_mtime_ns for p in (manifest, wal) if p.exists())
     newer = sorted(
         path.relative_to(project.root).as_posix()
         for folder in INPUT_FOLDERS

@@ -5,6 +5,11 @@ folder, identified by device and inode, because the live and spare folders trade
 writer.py): a folder the manifest does not know — missing or corrupt manifest, or a build killed
 between its swap and saving the manifest — is treated as holding nothing, so the price of
 damage is a full build, never a wrong one.
+
+SQLite (WAL), one file per output folder. The live and spare folders hold nearly the same
+files, so the manifest stores one list (`base`: output name → fingerprint, what the folder
+last saved first holds) and, for each folder, only the names where it differs from that list.
+A build that changes a few pages writes a few rows, not the site's 100,000 names.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +32,18 @@ from headwater.model import Asset, Entry
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
+MANIFEST_SUFFIX = ".manifest.sqlite3"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS base (name TEXT PRIMARY KEY, key TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS folders (ident TEXT PRIMARY KEY, stamp TEXT);
+CREATE TABLE IF NOT EXISTS differ (
+    ident TEXT NOT NULL, name TEXT NOT NULL, key TEXT, PRIMARY KEY (ident, name)
+) WITHOUT ROWID;
+"""
+# A folder has a row in `folders` only while it is known. `differ` holds its names whose
+# fingerprint is not base's (key NULL: a name of base the folder does not hold).
 
 
 FolderId = tuple[int, int]
@@ -36,9 +53,19 @@ FolderId = tuple[int, int]
 class Manifest:
     """For each output folder (by device and inode): output path → fingerprint of its inputs."""
 
-    folders: dict[FolderId, dict[str, str]] = field(default_factory=dict)
     stamps: dict[FolderId, list[Any]] = field(default_factory=dict)
     """Per folder: the signature of the inputs it was built from, and its page count."""
+    store: _Store | None = None
+    """Where it is saved (None: nowhere; `save` does nothing)."""
+    _folders: dict[FolderId, dict[str, str]] | None = None
+
+    @property
+    def folders(self) -> dict[FolderId, dict[str, str]]:
+        """Each known folder's outputs, read when first asked for (a build that finds its
+        inputs unchanged reads only the stamps)."""
+        if self._folders is None:
+            self._folders = self.store.outputs() if self.store is not None else {}
+        return self._folders
 
     def stamp(self, folder: Path) -> list[Any] | None:
         ident = folder_id(folder)
@@ -64,6 +91,18 @@ class Manifest:
         if ident is not None:
             self.stamps[ident] = stamp
 
+    def save(self, keep: Iterable[Path]) -> None:
+        """Save what is known of the folders in keep (the first one's list becomes the base),
+        in one transaction, before anything is done that relies on it; forget the others."""
+        if self.store is not None:
+            wanted = [i for i in (folder_id(p) for p in keep) if i is not None]
+            self.store.save(self, list(dict.fromkeys(wanted)))
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
 
 def folder_id(path: Path) -> FolderId | None:
     try:
@@ -74,21 +113,132 @@ def folder_id(path: Path) -> FolderId | None:
 
 
 def load_manifest(path: Path, engine: str) -> Manifest:
-    """The saved manifest, or an empty one when it is missing, corrupt or made by other code."""
+    """The saved manifest, or an empty one when it is missing, damaged or made by other code
+    (then saving it starts the file again)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The previous version's manifest (JSON, read and written whole) is not read: one full build.
+    path.with_name(path.name.removesuffix(MANIFEST_SUFFIX) + ".json").unlink(missing_ok=True)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("format") != FORMAT or data.get("engine") != engine:
-            return Manifest()
-        folders: dict[FolderId, dict[str, str]] = {}
-        for key, outputs in data["folders"].items():
-            folders[_folder_key(key)] = {str(k): str(v) for k, v in outputs.items()}
-        stamps = {_folder_key(k): list(v) for k, v in data.get("stamps", {}).items()}
-    except FileNotFoundError:
-        return Manifest()
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return _Store(path, engine).load()
+    except sqlite3.DatabaseError as exc:
         log.warning("ignoring the build manifest %s (%s): building everything", path, exc)
+    for name in (path.name, path.name + "-wal", path.name + "-shm"):
+        path.with_name(name).unlink(missing_ok=True)
+    try:
+        return _Store(path, engine).load()
+    except sqlite3.DatabaseError as exc:  # not even a new file: keep nothing, build all
+        log.warning("the build manifest %s cannot be written (%s)", path, exc)
         return Manifest()
-    return Manifest(folders, stamps)
+
+
+class _Store:
+    """The manifest's SQLite file, and the rows it holds as last read or written."""
+
+    def __init__(self, path: Path, engine: str) -> None:
+        self.engine = engine
+        self.db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            # A folder is marked unknown before it is changed: that must reach the disk first.
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError:
+            self.db.close()
+            raise
+        self.base: dict[str, str] = {}
+        self.differ: dict[FolderId, dict[str, str | None]] = {}
+        self.stamps: dict[FolderId, list[Any] | None] = {}
+
+    def close(self) -> None:
+        self.db.close()
+
+    def load(self) -> Manifest:
+        db = self.db
+        meta = dict(db.execute("SELECT name, value FROM meta"))
+        if meta != {"format": str(FORMAT), "engine": self.engine}:
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                for table in ("meta", "base", "folders", "differ"):
+                    db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+                db.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [("format", str(FORMAT)), ("engine", self.engine)],
+                )
+            return Manifest(store=self)
+        manifest = Manifest(store=self)
+        for ident_text, stamp_text in db.execute("SELECT ident, stamp FROM folders"):
+            ident = _folder_key(ident_text)
+            stamp = json.loads(stamp_text) if stamp_text is not None else None
+            self.stamps[ident] = stamp
+            if stamp is not None:
+                manifest.stamps[ident] = stamp
+        return manifest
+
+    def outputs(self) -> dict[FolderId, dict[str, str]]:
+        """Each known folder's outputs: base, with the names where the folder differs."""
+        db = self.db
+        self.base = dict(db.execute("SELECT name, key FROM base"))
+        found: dict[FolderId, dict[str, str]] = {}
+        for ident in self.stamps:
+            differ = dict(
+                db.execute("SELECT name, key FROM differ WHERE ident = ?", (_folder_text(ident),))
+            )
+            self.differ[ident] = differ
+            outputs = self.base
+            if differ:
+                outputs = dict(self.base)
+                for name, key in differ.items():
+                    if key is None:
+                        outputs.pop(name, None)
+                    else:
+                        outputs[name] = key
+            found[ident] = outputs
+        return found
+
+    def save(self, manifest: Manifest, wanted: list[FolderId]) -> None:
+        known = [i for i in wanted if i in manifest.folders]
+        base = manifest.folders[known[0]] if known else self.base
+        # What to write: base's changed rows, and each folder's names that differ from it.
+        upsert: list[tuple[str, str]] = []
+        drop: list[tuple[str]] = []
+        if base is not self.base:
+            old = self.base
+            upsert = [(n, k) for n, k in base.items() if old.get(n) != k]
+            drop = [(n,) for n in old.keys() - base.keys()]
+        differs = {i: _differ(manifest.folders[i], base) for i in known}
+        stamps = {i: manifest.stamps.get(i) for i in known}
+        db = self.db
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("INSERT OR REPLACE INTO base VALUES (?, ?)", upsert)
+            db.executemany("DELETE FROM base WHERE name = ?", drop)
+            for ident in self.stamps.keys() - set(known):
+                text = _folder_text(ident)
+                db.execute("DELETE FROM folders WHERE ident = ?", (text,))
+                db.execute("DELETE FROM differ WHERE ident = ?", (text,))
+            for ident in known:
+                text = _folder_text(ident)
+                if ident not in self.stamps or self.stamps[ident] != stamps[ident]:
+                    stamp = json.dumps(stamps[ident]) if stamps[ident] is not None else None
+                    db.execute("INSERT OR REPLACE INTO folders VALUES (?, ?)", (text, stamp))
+                if self.differ.get(ident) != differs[ident]:
+                    db.execute("DELETE FROM differ WHERE ident = ?", (text,))
+                    db.executemany(
+                        "INSERT INTO differ VALUES (?, ?, ?)",
+                        [(text, n, k) for n, k in differs[ident].items()],
+                    )
+        self.base = base
+        self.differ = differs
+        self.stamps = stamps
+
+
+def _differ(outputs: dict[str, str], base: dict[str, str]) -> dict[str, str | None]:
+    """The names whose fingerprint in outputs is not base's (None: not in outputs)."""
+    if outputs is base:
+        return {}
+    found: dict[str, str | None] = {n: k for n, k in outputs.items() if base.get(n) != k}
+    found.update((n, None) for n in base.keys() - outputs.keys())
+    return found
 
 
 def _folder_key(text: str) -> FolderId:
@@ -96,27 +246,8 @@ def _folder_key(text: str) -> FolderId:
     return (dev, ino)
 
 
-def save_manifest(path: Path, manifest: Manifest, engine: str, keep: Iterable[Path]) -> None:
-    """Write the manifest atomically, keeping only the folders in keep."""
-    wanted = {folder_id(p) for p in keep}
-    data = {
-        "format": FORMAT,
-        "engine": engine,
-        "folders": {  # in the order built (sorting 2 x 36,000 names would cost 30 ms)
-            f"{dev}:{ino}": outputs
-            for (dev, ino), outputs in sorted(manifest.folders.items())
-            if (dev, ino) in wanted
-        },
-        "stamps": {
-            f"{dev}:{ino}": stamp
-            for (dev, ino), stamp in sorted(manifest.stamps.items())
-            if (dev, ino) in wanted
-        },
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    temporary.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
-    os.replace(temporary, path)
+def _folder_text(ident: FolderId) -> str:
+    return f"{ident[0]}:{ident[1]}"
 
 
 def signature_of(folders: Iterable[Path], extra: str) -> str | None:

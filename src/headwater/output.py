@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -13,10 +14,10 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from headwater.buildinputs import Theme, manifest_path
+from headwater.buildinputs import Theme
 from headwater.cache import ContentCache
 from headwater.config import BuildOptions
-from headwater.manifest import Fingerprinter, Manifest, save_manifest
+from headwater.manifest import Fingerprinter, Manifest
 from headwater.search import is_bundle_file, published_count, update_index
 from headwater.site import Route, Site, output_path
 from headwater.writer import Publisher, WriteReport, list_files, spare_folder
@@ -61,7 +62,6 @@ def write_site(
     """Render what changed into the spare folder and swap it in; record the manifest.
     `leading`: the ids of the entries that changed, whose own pages render first."""
     project, out_dir = options.project, options.out_dir
-    manifest_file = manifest_path(project, out_dir)
     # Static files and media carry their content hash in their names; generated files are
     # keyed by their bytes.
     keys.update(
@@ -76,7 +76,7 @@ def write_site(
     keys.update({n: k for n, k in (live or {}).items() if is_bundle_file(n)})
     if live == keys:
         manifest.record_stamp(out_dir, stamp)
-        save_manifest(manifest_file, manifest, theme.engine, keep=[out_dir, spare_folder(out_dir)])
+        manifest.save([out_dir, spare_folder(out_dir)])
         report = WriteReport(written=0, unchanged=len(keys), removed=0)
         elapsed = time.perf_counter() - started
         return BuildReport(description, pages, 0, len(keys), report, elapsed, out_dir)
@@ -86,7 +86,7 @@ def write_site(
     publisher = Publisher(out_dir, spare_files=spare if spare is not None else None)
     # From here the spare folder changes: forget what it held until it is consistent again.
     manifest.record(publisher.spare, None)
-    save_manifest(manifest_file, manifest, theme.engine, keep=[out_dir])
+    manifest.save([out_dir])
 
     spare = spare or {}
     live = live or {}
@@ -142,8 +142,13 @@ def write_site(
     if lead and len(follow) < PARALLEL_FROM:
         first = render(lead)
         pending = {output_path(r.url) for r in follow}
+        running = threading.Event()
         with ThreadPoolExecutor(max_workers=1) as pool:
-            indexing = pool.submit(index, published, first | set(differ) | removed_pages, pending)
+            changed = first | set(differ) | removed_pages
+            indexing = pool.submit(index, published, changed, pending, running)
+            # Rendering waits until Pagefind runs: the thread's own Python work (choosing
+            # and linking the shard's pages) would otherwise wait for the GIL behind it.
+            running.wait()
             late = render(follow, len(lead))
             index_written, count = indexing.result()
         index_written += index(count, late)[0]
@@ -162,7 +167,7 @@ def write_site(
         manifest.record(publisher.spare, dict(keys))
     manifest.record(out_dir, dict(keys))
     manifest.record_stamp(out_dir, stamp)
-    save_manifest(manifest_file, manifest, theme.engine, keep=[out_dir, publisher.spare])
+    manifest.save([out_dir, publisher.spare])
     report = WriteReport(written=written, unchanged=len(keys) - written, removed=removed)
     elapsed = time.perf_counter() - started
     return BuildReport(description, pages, len(stale), len(keys), report, elapsed, out_dir)
@@ -176,11 +181,25 @@ def _index_search(
     published: int | None,
     changed: Iterable[str],
     pending: Collection[str] = frozenset(),
+    running: threading.Event | None = None,
 ) -> tuple[int, int]:
     """Bring the search index (search.py) up to date in the spare: the number of files
-    written, and the shard count. `pending`: pages still being written (see search.py)."""
+    written, and the shard count. `pending`: pages still being written (see search.py);
+    `running` is set once Pagefind runs, or is not needed, or failed to."""
     spare, live_folder = publisher.spare, publisher.live
-    files, indexed, count = update_index(spare, live_folder, keys, published, changed, pending)
+    try:
+        files, indexed, count = update_index(
+            spare,
+            live_folder,
+            keys,
+            published,
+            changed,
+            pending,
+            running.set if running is not None else None,
+        )
+    finally:
+        if running is not None:
+            running.set()
     if not indexed:
         return 0, count
     written = sum(publisher.put(name, data) for name, data in files.items())

@@ -23,7 +23,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -106,11 +106,13 @@ def update_index(
     published: int | None,
     changed: Iterable[str],
     pending: Collection[str] = frozenset(),
+    started: Callable[[], None] | None = None,
 ) -> tuple[dict[str, bytes], int, int]:
     """Index again the shards holding a page of `changed` whose indexed part differs between
     the live folder and the spare (the new site, whose output names and keys are `keys`), given
     the shard count of the index the live folder has (`published`, None for none). The
     `pending` pages are still being written into the spare: they are read from the live folder.
+    `started` is called once Pagefind runs, or when it turns out not to be needed.
 
     The re-indexed shards' files replace theirs in keys (all, when the shard count changed);
     returns the files to write into the spare, and how many shards of how many were indexed."""
@@ -131,7 +133,8 @@ def update_index(
     if not todo:
         return {}, 0, count
     files: dict[str, bytes] = {}
-    for shard, bundle in index_shards(spare, html, count, todo, live, pending).items():
+    bundles = index_shards(spare, html, count, todo, live, pending, started)
+    for shard, bundle in bundles.items():
         prefix = f"{BUNDLE}{shard}/"
         for name in [n for n in keys if n.startswith(prefix)]:
             del keys[name]
@@ -150,6 +153,7 @@ def index_shards(
     shards: set[int],
     before: Path | None = None,
     pending: Collection[str] = frozenset(),
+    started: Callable[[], None] | None = None,
 ) -> dict[int, dict[str, bytes]]:
     """The search bundle of each of these shards of site_folder's HTML pages, as output names
     and bytes (empty for a shard with nothing to index). The `pending` pages, which a build
@@ -165,7 +169,8 @@ def index_shards(
 
     def index(shard: int) -> dict[str, bytes]:
         names = sorted(members[shard])
-        return _index(site_folder, names, f"{BUNDLE}{shard}/", before or site_folder, pending)
+        prefix = f"{BUNDLE}{shard}/"
+        return _index(site_folder, names, prefix, before or site_folder, pending, started)
 
     # Each Pagefind run is a process of its own: a thread per core waits on one.
     workers = min(len(members), os.cpu_count() or 1)
@@ -176,7 +181,12 @@ def index_shards(
 
 
 def _index(
-    site_folder: Path, names: list[str], prefix: str, before: Path, pending: Collection[str]
+    site_folder: Path,
+    names: list[str],
+    prefix: str,
+    before: Path,
+    pending: Collection[str],
+    started: Callable[[], None] | None,
 ) -> dict[str, bytes]:
     from pagefind_bin import get_executable  # the binary of the pinned `pagefind[bin]`
 
@@ -203,16 +213,20 @@ def _index(
             return {}
         command = [str(executable), "--site", str(site), "--output-path", str(bundle)]
         command += ["--force-language", "en", "--silent"]
-        try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=TIMEOUT, check=False
-            )
-        except subprocess.TimeoutExpired:
-            raise OutputError(f"Pagefind did not finish indexing in {TIMEOUT:.0f} s") from None
-        if done.returncode != 0 or not (bundle / "pagefind-entry.json").is_file():
-            detail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+        pipe = subprocess.PIPE
+        with subprocess.Popen(command, stdout=pipe, stderr=pipe, text=True) as process:
+            if started is not None:
+                started()
+            try:
+                stdout, stderr = process.communicate(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()
+                raise OutputError(f"Pagefind did not finish indexing in {TIMEOUT:.0f} s") from None
+        if process.returncode != 0 or not (bundle / "pagefind-entry.json").is_file():
+            detail = (stderr or stdout).strip().splitlines()[-5:]
             raise OutputError(
-                f"Pagefind could not index the site (exit {done.returncode}): "
+                f"Pagefind could not index the site (exit {process.returncode}): "
                 + (" / ".join(detail) or "no output")
             )
         return {

@@ -21,7 +21,7 @@ import os
 import pickle
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -146,10 +146,10 @@ class SiteIndex:
             return None
         return State(stamp, entries)
 
-    def deep_digests(self) -> dict[str, tuple[str, str]]:
-        """The deep digests of the entries the last builds fingerprinted (see `Deep`)."""
-        db = self._connect()
-        return {row[0]: (row[1], row[2]) for row in db.execute("SELECT * FROM deep")}
+    def deep_digests(self) -> Mapping[str, tuple[str, str]]:
+        """The deep digests of the entries the last builds fingerprinted (see `Deep`), each
+        read when first asked for: an edit asks for a few hundred of the site's entries."""
+        return _DeepDigests(self)
 
     def has(self, path: str) -> bool:
         """Whether the last plan made this output path."""
@@ -288,6 +288,30 @@ class SiteIndex:
                 "INSERT OR REPLACE INTO meta VALUES ('stamp', ?)",
                 (dumps({**stamp, "format": FORMAT}),),
             )
+
+
+class _DeepDigests(Mapping[str, tuple[str, str]]):
+    """The `deep` table as a read-only mapping, read row by row (in a forked renderer too:
+    the index opens a connection of its own in each process)."""
+
+    def __init__(self, index: SiteIndex) -> None:
+        self._index = index
+
+    def __getitem__(self, entry_id: str) -> tuple[str, str]:
+        row = (
+            self._index._connect()
+            .execute("SELECT digest, made_of FROM deep WHERE id = ?", (entry_id,))
+            .fetchone()
+        )
+        if row is None:
+            raise KeyError(entry_id)
+        return (row[0], row[1])
+
+    def __iter__(self) -> Iterator[str]:
+        return (row[0] for row in self._index._connect().execute("SELECT id FROM deep"))
+
+    def __len__(self) -> int:
+        return int(self._index._connect().execute("SELECT count(*) FROM deep").fetchone()[0])
 
 
 def encode(recipe: Recipe) -> tuple[Any, ...]:
