@@ -6,9 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+if TYPE_CHECKING:  # rich.progress is imported once a bar is drawn: most builds draw none
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 DELAY = 2.0
 """Seconds of work before a bar appears: a quick build should print its summary line only."""
@@ -48,6 +50,8 @@ class BuildProgress:
         if self.bar is None:
             if now - self.started < self.delay:
                 return
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
             self.bar = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
