@@ -311,7 +311,7 @@ class Fingerprinter:
         # Values whose repr shows all they hold and that hold no entry: hashed by repr, which
         # is far cheaper than taking them apart (pagination, sitemap rows, dates, text).
         self._plain = (str, int, bool, type(None), dt.date, *plain_types)
-        self._known = known or {}
+        self._known = known if known is not None else {}  # (a lazy mapping: never counted)
         self._version_of = version_of
         self.fresh: dict[str, tuple[str, str]] = {}
         """The deep digests worked out here, with what each was made of (see `deep`)."""
