@@ -73,3 +73,42 @@ def test_other_builds_publish_and_warn_once(sample: Path, caplog: pytest.LogCapt
     assert "content/siteSettings.yml: contactEmail, contactPhone, address, bookingUrl" in (
         caplog.text
     )
+
+
+def test_a_whole_plan_finds_the_placeholders_of_unchanged_entries_without_reading_them(
+    sample: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The last build's index keeps the placeholders it found; a build that plans the whole
+    # site (an article added) looks again only in the entries that changed.
+    import headwater.build
+
+    assert build(sample).exit_code == 0
+    author = sample / "content" / "author" / "jordan-ellis.md"
+    author.write_text(author.read_text().replace(" (sample profile)", ""))
+    first = next((sample / "content" / "article").glob("*.md"))
+    first.with_name("a-new-article.md").write_text(
+        first.read_text().replace("slug: ", "slug: a-new-", 1)
+    )
+    looked: list[str] = []
+    find = headwater.build.find_placeholders
+
+    def spy(entries, lines=None):  # type: ignore[no-untyped-def]
+        entries = list(entries)
+        looked.extend(e.origin for e in entries)
+        return find(entries, lines)
+
+    monkeypatch.setattr(headwater.build, "find_placeholders", spy)
+    with caplog.at_level("INFO", logger="headwater"):
+        result = build(sample, "--production")
+    assert result.exit_code == 1
+    assert "read, checked and planned" in caplog.text
+    assert sorted(looked) == ["content/article/a-new-article.md", "content/author/jordan-ellis.md"]
+    fixed = "content/author/jordan-ellis.md:4: credentials"
+    for field in PLACEHOLDER_FIELDS:
+        assert (f"{field}: [placeholder]" in result.output) == (field != fixed), field
+    # The same list as a build that looks everywhere.
+    monkeypatch.setattr(headwater.build, "find_placeholders", find)
+    fresh = build(sample, "--production", "--full")
+    assert fresh.exit_code == 1
+    listed = sorted(line for line in result.output.splitlines() if "[placeholder]" in line)
+    assert listed == sorted(ln for ln in fresh.output.splitlines() if "[placeholder]" in ln)

@@ -35,7 +35,7 @@ from headwater.manifest import (
     entry_version,
     load_manifest,
 )
-from headwater.model import Content, Problem, Snapshot
+from headwater.model import Content, Entry, Problem, Snapshot
 from headwater.output import PARALLEL_FROM, BuildReport, write_site
 from headwater.placeholders import find_placeholders, summary
 from headwater.redirects import link_resolver, redirects_file
@@ -50,7 +50,7 @@ from headwater.site import (
     output_path,
     plan_site,
 )
-from headwater.siteindex import IndexedEntry, SiteIndex, decode, encode
+from headwater.siteindex import IndexedEntry, SiteIndex, State, decode, encode
 from headwater.siteindex import reads as siteindex_reads
 from headwater.sources.local import load_snapshot
 from headwater.writer import Publisher, WriteReport, spare_folder
@@ -134,7 +134,10 @@ def _check(
     snapshot: Snapshot | None = None,
     *,
     fetch_history: bool = True,
+    before: State | None = None,
 ) -> _Checked:
+    """Check and plan the whole site. `before`, the last build's index, holds the
+    placeholders found in the entries that have not changed since."""
     project = options.project
     model = model or load_model(project.schema_dir)
     snapshot = snapshot or load_source(options, model)
@@ -145,7 +148,7 @@ def _check(
         if content is None or problems:
             raise ContentError(problems)
         lines = {i: r.lines for i, r in content.records.items()}
-        placeholders = find_placeholders(content.entries, lines)
+        placeholders = _placeholders(content.entries, lines, before)
         _guard(options, placeholders)
         history = load_history(
             options.out_dir,
@@ -162,6 +165,27 @@ def _check(
         cache.close()
         raise
     return _Checked(content, site, snapshot, cache, placeholders)
+
+
+def _placeholders(
+    entries: Iterable[Entry], lines: Mapping[str, Mapping[str, int]], before: State | None
+) -> list[Problem]:
+    """The placeholders in these entries (placeholders.py): those the last build (by this
+    engine) found in an entry it saw with the same digest and origin, and those in the others,
+    found again."""
+    if before is None or str(before.stamp.get("base")).split("|")[0] != engine_digest():
+        return find_placeholders(entries, lines)
+    found: dict[str, list[Problem]] = {}
+    for problem in before.stamp.get("placeholders", ()):
+        found.setdefault(problem.origin, []).append(problem)
+    problems: list[Problem] = []
+    for entry in entries:
+        was = before.entries.get(entry.id)
+        if was is not None and was.digest == entry.digest and was.origin == entry.origin:
+            problems += found.pop(entry.origin, ())  # (once: an origin is one entry's)
+        else:
+            problems += find_placeholders([entry], lines)
+    return problems
 
 
 def _content_cache(options: BuildOptions, model: ContentModel, snapshot: Snapshot) -> ContentCache:
@@ -268,13 +292,14 @@ def _build(options: BuildOptions) -> BuildReport:
         theme = Theme.read(project, engine)
         index = SiteIndex(siteindex_path(project, out_dir))
         try:
-            if not options.full:
+            state = None if options.full else index.state()
+            if state is not None:
                 changed = _build_changes(
-                    options, model, snapshot, theme, index, manifest, inputs, started
+                    options, model, snapshot, theme, index, state, manifest, inputs, started
                 )
                 if changed is not None:
                     return changed
-            checked = _check(options, model, snapshot)
+            checked = _check(options, model, snapshot, before=state)
             try:
                 return _publish(options, model, checked, theme, index, manifest, inputs, started)
             finally:
@@ -289,17 +314,17 @@ def _build_changes(
     snapshot: Snapshot,
     theme: Theme,
     index: SiteIndex,
+    state: State,
     manifest: Manifest,
     inputs: str | None,
     started: float,
 ) -> BuildReport | None:
-    """Build in proportion to the change, when the last build's index says how; None when a
-    whole plan is needed (see siteindex.py)."""
+    """Build in proportion to the change, when the last build's index (`state`) says how;
+    None when a whole plan is needed (see siteindex.py)."""
     out_dir = options.out_dir
-    state = index.state()
     live = manifest.outputs(out_dir)
     folder_stamp = manifest.stamp(out_dir)
-    if state is None or live is None or folder_stamp is None or len(folder_stamp) < 3:
+    if live is None or folder_stamp is None or len(folder_stamp) < 3:
         return None
     stamp = state.stamp
     base = theme.base(options, stamp["updated"], stamp["nav"])
