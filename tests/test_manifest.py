@@ -9,13 +9,22 @@ from pathlib import Path
 
 import pytest
 
-from headwater.manifest import MANIFEST_SUFFIX, load_manifest
+from headwater.manifest import MANIFEST_SUFFIX, Manifest, load_manifest
 
 ENGINE = "engine-1"
 
 
 def site(n: int) -> dict[str, str]:
     return {f"blog/article-{i}/index.html": f"key-{i}" for i in range(n)}
+
+
+def save_both(path: Path, live: Path, spare: Path, outputs: dict[str, str]) -> Manifest:
+    """A manifest in which both folders hold outputs, saved (and still open)."""
+    manifest = load_manifest(path, ENGINE)
+    manifest.record(live, outputs)
+    manifest.record(spare, dict(outputs))
+    manifest.save([live, spare])
+    return manifest
 
 
 @pytest.fixture
@@ -43,8 +52,10 @@ def test_what_each_folder_holds_and_its_stamp_survive_a_reload(
     manifest.close()
 
     again = load_manifest(path, ENGINE)
+    assert (again.size(live), again.size(spare)) == (len(now), len(before))  # counted in SQL
     assert again.outputs(live) == now
     assert again.outputs(spare) == before
+    assert again.size(live) == len(now)
     assert again.stamp(live) == ["inputs", 50, "token"]
     assert again.stamp(spare) is None
     again.close()
@@ -54,11 +65,7 @@ def test_a_build_that_changes_a_few_pages_writes_a_few_rows(
     folders: tuple[Path, Path, Path],
 ) -> None:
     path, live, spare = folders
-    manifest = load_manifest(path, ENGINE)
-    manifest.record(live, site(5000))
-    manifest.record(spare, site(5000))
-    manifest.save([live, spare])
-    manifest.close()
+    save_both(path, live, spare, site(5000)).close()
 
     # As a build does: mark the spare unknown, write it, swap, record both folders.
     manifest = load_manifest(path, ENGINE)
@@ -96,15 +103,13 @@ def test_a_folder_marked_unknown_stays_unknown_after_a_crash(
 ) -> None:
     # A build marks the spare unknown (saved) before it changes a file of it, then dies.
     path, live, spare = folders
-    manifest = load_manifest(path, ENGINE)
-    manifest.record(live, site(10))
-    manifest.record(spare, site(10))
-    manifest.save([live, spare])
+    manifest = save_both(path, live, spare, site(10))
     manifest.record(spare, None)
     manifest.save([live, spare])
     manifest.close()
 
     again = load_manifest(path, ENGINE)
+    assert again.size(spare) is None
     assert again.outputs(live) == site(10)
     assert again.outputs(spare) is None
     again.close()

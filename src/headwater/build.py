@@ -281,9 +281,9 @@ def _build(options: BuildOptions) -> BuildReport:
         snapshot = load_source(options, model)
         inputs = input_signature(options, engine, snapshot)
         stamp = manifest.stamp(out_dir)
-        if inputs and stamp and stamp[0] == inputs and manifest.outputs(out_dir) is not None:
+        files = manifest.size(out_dir) if inputs and stamp and stamp[0] == inputs else None
+        if stamp and files is not None:
             # Not a byte of the inputs moved since this folder was built from them.
-            files = len(manifest.outputs(out_dir) or {})
             nothing = WriteReport(written=0, unchanged=files, removed=0)
             elapsed = time.perf_counter() - started
             return BuildReport(

@@ -71,6 +71,17 @@ class Manifest:
         ident = folder_id(folder)
         return self.stamps.get(ident) if ident else None
 
+    def size(self, folder: Path) -> int | None:
+        """How many files folder is known to hold (None: unknown), without reading their
+        names when they were not read yet."""
+        ident = folder_id(folder)
+        if ident is None:
+            return None
+        if self._folders is None and self.store is not None:
+            return self.store.size(ident)
+        outputs = self.folders.get(ident)
+        return None if outputs is None else len(outputs)
+
     def outputs(self, folder: Path) -> dict[str, str] | None:
         """What folder is known to hold, or None when it is unknown."""
         ident = folder_id(folder)
@@ -173,6 +184,20 @@ class _Store:
             if stamp is not None:
                 manifest.stamps[ident] = stamp
         return manifest
+
+    def size(self, ident: FolderId) -> int | None:
+        """A known folder's number of files, counted in the database."""
+        if ident not in self.stamps:
+            return None
+        row = self.db.execute(
+            "SELECT (SELECT count(*) FROM base)"
+            " + (SELECT count(*) FROM differ d WHERE d.ident = ?1 AND d.key IS NOT NULL"
+            "    AND NOT EXISTS (SELECT 1 FROM base b WHERE b.name = d.name))"
+            " - (SELECT count(*) FROM differ d WHERE d.ident = ?1 AND d.key IS NULL"
+            "    AND EXISTS (SELECT 1 FROM base b WHERE b.name = d.name))",
+            (_folder_text(ident),),
+        ).fetchone()
+        return int(row[0])
 
     def outputs(self) -> dict[FolderId, dict[str, str]]:
         """Each known folder's outputs: base, with the names where the folder differs."""
