@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
@@ -22,6 +23,7 @@ import os
 import platform
 import random
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -795,6 +797,8 @@ class Peer:
     command: Callable[[Path], list[str]]
     output: str
     caches: tuple[str, ...] = ()
+    produces: tuple[str, ...] = ()
+    """Files in the output a build must have written (beyond its HTML pages)."""
 
 
 def site_settings() -> dict[str, Any]:
@@ -991,7 +995,7 @@ HUGO_HOME = """\
 """
 
 
-def write_hugo(root: Path, corpus: Corpus) -> None:
+def write_hugo(root: Path, corpus: Corpus, *, search: bool = False) -> None:
     site = site_settings()
     params = {k: v for k, v in site.items() if k not in ("name", "url")}
     params["authors"] = {a.slug: a.name for a in corpus.authors}
@@ -1008,6 +1012,9 @@ def write_hugo(root: Path, corpus: Corpus) -> None:
     write_text(root / "hugo.json", json.dumps(config, indent=1))
     write_text(root / "layouts" / "baseof.html", HUGO_BASEOF)
     write_text(root / "layouts" / "single.html", HUGO_SINGLE)
+    if search:  # Pagefind indexes the articles alone, as headwater's data-pagefind-body does
+        single = HUGO_SINGLE.replace("<article>", "<article data-pagefind-body>", 1)
+        write_text(root / "layouts" / "single.html", single)
     write_text(root / "layouts" / "list.html", HUGO_LIST)
     write_text(root / "layouts" / "home.html", HUGO_HOME)
     write_text(root / "content" / "blog" / "_index.md", front_matter({"title": "Blog"}, ""))
@@ -1142,7 +1149,29 @@ def install_python_peers() -> list[Peer]:
                 caches=("hugo-cache", "resources"),
             )
         )
+        peers.append(hugo_with_search(peers[-1]))
     return peers
+
+
+def hugo_with_search(hugo: Peer) -> Peer:
+    """Hugo, then Pagefind over its output: how a Hugo site gets the search headwater builds
+    (headwater's cold build includes its Pagefind index; Hugo alone has no search)."""
+    from pagefind_bin import get_executable  # headwater's own pinned Pagefind
+
+    pagefind = str(get_executable())
+
+    def command(site: Path) -> list[str]:
+        hugo_command = " ".join(shlex.quote(part) for part in hugo.command(site))
+        index = f"{shlex.quote(pagefind)} --site public --force-language en --silent"
+        return ["sh", "-c", f"{hugo_command} && {index}"]
+
+    return dataclasses.replace(
+        hugo,
+        name=f"{hugo.name} + Pagefind",
+        write=functools.partial(write_hugo, search=True),
+        command=command,
+        produces=("pagefind/pagefind-entry.json",),
+    )
 
 
 def hugo_binary(venv: Path) -> Path | None:
@@ -1169,7 +1198,7 @@ def skip(name: str, why: str) -> None:
 
 def bench_peer(peer: Peer, root: Path, corpus: Corpus, runs: int) -> Measure:
     measure = Measure(f"{peer.name} cold build")
-    site = root / slugify(peer.name.split()[0])
+    site = root / slugify(peer.name)
     peer.write(site, corpus)
     minimum = len(corpus.articles) + math.ceil(len(corpus.articles) / PAGE_SIZE)
     minimum += len({t for a in corpus.articles for t in a.topics})
@@ -1187,6 +1216,9 @@ def bench_peer(peer: Peer, root: Path, corpus: Corpus, runs: int) -> Measure:
         measure.summaries.append(f"{html} HTML files")
         if html < minimum:
             measure.note = f"only {html} HTML files, expected at least {minimum}"
+        missing = [name for name in peer.produces if not (site / peer.output / name).is_file()]
+        if missing:
+            measure.note = f"no {', '.join(missing)} in its output"
     return measure
 
 
