@@ -52,7 +52,6 @@ from headwater.site import (
 )
 from headwater.siteindex import IndexedEntry, SiteIndex, State, decode, encode
 from headwater.siteindex import reads as siteindex_reads
-from headwater.sources.local import load_snapshot
 from headwater.writer import Publisher, WriteReport, spare_folder
 
 if TYPE_CHECKING:
@@ -64,6 +63,9 @@ log = logging.getLogger(__name__)
 def load_source(options: BuildOptions, model: ContentModel) -> Snapshot:
     project = options.project
     if options.source == "local":
+        # Imported here: only local builds read YAML front matter.
+        from headwater.sources.local import load_snapshot
+
         index = None if options.full else project.cache_dir / "local-files.pickle"
         slugged = frozenset(
             t for t in model.types if any(f["id"] == "slug" for f in model.fields(t))
