@@ -85,7 +85,7 @@ bench: $(VENV)/.installed
 bench-scale: $(VENV)/.installed
 	$(BIN)/python scripts/bench.py --sizes 30000 --runs 1
 
-## bench-compare: the same, beside cold builds by Eleventy, Pelican and Hugo (installed into .cache/bench)
+## bench-compare: the same, beside cold builds by Eleventy, Pelican, Hugo and Hugo + Pagefind (installed into .cache/bench)
 bench-compare: $(VENV)/.installed
 	$(BIN)/python scripts/bench.py --sizes 1000,10000 --runs 3 --compare
 

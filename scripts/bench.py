@@ -1011,10 +1011,9 @@ def write_hugo(root: Path, corpus: Corpus, *, search: bool = False) -> None:
     }
     write_text(root / "hugo.json", json.dumps(config, indent=1))
     write_text(root / "layouts" / "baseof.html", HUGO_BASEOF)
-    write_text(root / "layouts" / "single.html", HUGO_SINGLE)
-    if search:  # Pagefind indexes the articles alone, as headwater's data-pagefind-body does
-        single = HUGO_SINGLE.replace("<article>", "<article data-pagefind-body>", 1)
-        write_text(root / "layouts" / "single.html", single)
+    # With search, Pagefind indexes the articles alone, as headwater's data-pagefind-body does.
+    marked = HUGO_SINGLE.replace("<article>", "<article data-pagefind-body>", 1)
+    write_text(root / "layouts" / "single.html", marked if search else HUGO_SINGLE)
     write_text(root / "layouts" / "list.html", HUGO_LIST)
     write_text(root / "layouts" / "home.html", HUGO_HOME)
     write_text(root / "content" / "blog" / "_index.md", front_matter({"title": "Blog"}, ""))
