@@ -218,6 +218,30 @@ def test_pages_rendered_while_indexing_are_indexed_as_they_are_now(tmp_path: Pat
     same_as_full("zebrafinches")
 
 
+def test_a_page_the_spare_already_holds_is_indexed_as_it_is_now(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An author's name restored. The spare folder (the build before last) already holds the
+    # article as it must be now (its byline, in its indexed part, shows the name), so it is not
+    # rendered again, while the live folder's shows the other name: the article's shard is
+    # indexed again, from the spare, once.
+    project = make_project(tmp_path / "site")
+    author = project / "content" / "author" / "dr-test.md"
+    original = author.read_text()
+    assert build(project).exit_code == 0
+    author.write_text(original.replace("name: Dr. Test", "name: Dr. Zebrafinch", 1))
+    assert build(project).exit_code == 0
+    article = "/blog/first-article/"
+    assert "Zebrafinch" in str(fragments(project / "public")[article]["content"])
+    author.write_text(original)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="headwater"):
+        assert build(project).exit_code == 0
+    assert caplog.text.count("search: 1 of 1 shards indexed") == 1, caplog.text
+    assert "Zebrafinch" not in str(fragments(project / "public")[article]["content"])
+    assert_index_is_a_full_builds(project, tmp_path / "full")
+
+
 def test_the_indexed_part_is_the_marked_element_with_what_it_nests(tmp_path: Path) -> None:
     page = tmp_path / "index.html"
     page.write_bytes(
