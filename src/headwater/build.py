@@ -16,6 +16,7 @@ from headwater.assets import plan_media
 from headwater.buildinputs import (
     Theme,
     assets_digest,
+    engine_of,
     history_copy,
     input_signature,
     manifest_path,
@@ -175,7 +176,7 @@ def _placeholders(
     """The placeholders in these entries (placeholders.py): those the last build (by this
     engine) found in an entry it saw with the same digest and origin, and those in the others,
     found again."""
-    if before is None or str(before.stamp.get("base")).split("|")[0] != engine_digest():
+    if before is None or engine_of(before.stamp.get("base")) != engine_digest():
         return find_placeholders(entries, lines)
     found: dict[str, list[Problem]] = {}
     for problem in before.stamp.get("placeholders", ()):

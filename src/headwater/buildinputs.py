@@ -55,6 +55,11 @@ class Theme:
         )
 
 
+def engine_of(base: object) -> str:
+    """The engine a base (Theme.base, as a build's site index keeps it) was made by."""
+    return str(base).split("|", 1)[0]
+
+
 def assets_digest(assets: Mapping[str, Asset]) -> str:
     """A digest of every asset's published form."""
     text = repr(

@@ -112,7 +112,8 @@ def update_index(
     the live folder and the spare (the new site, whose output names and keys are `keys`), given
     the shard count of the index the live folder has (`published`, None for none). The
     `pending` pages are still being written into the spare: they are read from the live folder.
-    `started` is called once Pagefind runs, or when it turns out not to be needed.
+    `started` is called once Pagefind runs; it is not called when no shard needs indexing or
+    none has a page to index, so a caller waiting on it also stops waiting when this returns.
 
     The re-indexed shards' files replace theirs in keys (all, when the shard count changed);
     returns the files to write into the spare, and how many shards of how many were indexed."""
